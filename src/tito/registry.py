@@ -1,0 +1,435 @@
+"""The course registry: every module and milestone, in one place.
+
+This file is the ONLY place where module ids, names, files, prerequisites, tiers and milestones
+are written down. Everything else (status, unlocks, file paths, which checks to run, the next
+step) is derived from it by the functions at the bottom.
+
+    get_module("3") == get_module("03") == get_module("03_layers") == get_module("layers")
+    runnable_parts({"01", "02", "03"})  ->  [(m01, part 1), (m02, part 1)]
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+
+from tito.errors import TitoError
+
+TIERS = ("Foundation", "Architecture", "Optimization", "Capstone")
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Module:
+    """One course module: one file of the framework, e.g. 03 layers -> tinytorch/layers.py."""
+
+    id: str  # "03"
+    name: str  # "layers": the file is tinytorch/<name>.py
+    title: str
+    tier: str
+    teaches: str
+    prereqs: tuple[str, ...] = ()  # direct prerequisites (module ids)
+    built: bool = False  # False: the reference does not exist yet ("coming")
+
+    @property
+    def key(self) -> str:
+        """'03_layers': the folder name in a workspace and the label in stub errors."""
+        return f"{self.id}_{self.name}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.py"
+
+    @property
+    def package_module(self) -> str:
+        return f"tinytorch.{self.name}"
+
+    @property
+    def check_file(self) -> str:
+        """The module's checks, relative to the `tito.checks` package directory."""
+        return f"test_{self.key}.py"
+
+    @property
+    def lesson_file(self) -> str:
+        """The module's lesson, relative to the `tito.lessons` package directory."""
+        return f"{self.key}.md"
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+_OPS = {
+    ">=": lambda v, t: v >= t,
+    "<=": lambda v, t: v <= t,
+    ">": lambda v, t: v > t,
+    "<": lambda v, t: v < t,
+    "==": lambda v, t: v == t,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A victory condition, checked against a measured metric: `metrics[metric] <op> target`.
+
+    Booleans count as 1.0/0.0, so `Condition("grads_ok", "==", 1, ...)` checks a flag.
+    `quick_target`, when set, replaces `target` for the short `--quick` variant of a run.
+    """
+
+    metric: str
+    op: str
+    target: float
+    label: str
+    quick_target: float | None = None
+
+    def __post_init__(self):
+        if self.op not in _OPS:
+            raise ValueError(f"unknown comparison {self.op!r} in condition {self.label!r}")
+
+    def target_for(self, quick: bool = False) -> float:
+        return self.quick_target if quick and self.quick_target is not None else self.target
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluated condition: the measured value (None if missing) and whether it passed."""
+
+    condition: Condition
+    value: float | None
+    passed: bool
+    target: float
+
+
+def evaluate(conditions, metrics: dict, quick: bool = False) -> list[Result]:
+    """Evaluate every condition against a metrics dict. Missing, non-numeric or NaN -> failed."""
+    results = []
+    for c in conditions:
+        raw = metrics.get(c.metric)
+        target = c.target_for(quick)
+        try:
+            value = float(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            value = None
+        passed = value is not None and not math.isnan(value) and _OPS[c.op](value, target)
+        results.append(Result(c, value, bool(passed), target))
+    return results
+
+
+@dataclass(frozen=True)
+class Part:
+    """One runnable part of a milestone, e.g. milestone 02 part 2 'backprop solves XOR'."""
+
+    number: int  # 1, 2, ...
+    name: str
+    needs: tuple[str, ...] = ()  # modules needed on top of the milestone's `requires`
+    script: str = ""  # dotted module path of the milestone script
+    entry: str = "main"  # function in `script` that runs this part
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A moment of ML history the learner recreates with their own code."""
+
+    id: str  # "01"
+    slug: str  # "perceptron"
+    year: int
+    title: str
+    people: str
+    context: str  # the historical significance
+    what: str  # what the learner will do
+    requires: tuple[str, ...]  # modules needed to run the milestone at all (its first part)
+    parts: tuple[Part, ...] = field(default_factory=tuple)
+
+    def part(self, number: int | str) -> Part:
+        text = str(number).strip()
+        for p in self.parts:
+            if text.isdigit() and int(text) == p.number:
+                return p
+        raise TitoError(f"milestone {self.id} has no part {number!r}",
+                        f"its parts: {', '.join(str(p.number) for p in self.parts)}")
+
+    def modules_for(self, part: Part) -> tuple[str, ...]:
+        """Every module a part needs: the milestone's requirements plus the part's own."""
+        return tuple(sorted(set(self.requires) | set(part.needs)))
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.title} ({self.year})"
+
+
+# Conditions shared by every part that trains (issue: loss falls, gradients flow, weights move).
+def _trains(first_pct: float = 0.5) -> tuple[Condition, ...]:
+    return (
+        Condition("loss_drop", ">=", first_pct, "loss falls by at least 50% from its first value"),
+        Condition("grads_ok", "==", 1, "every parameter received a finite, non-zero gradient"),
+        Condition("weights_changed", "==", 1, "the weights changed during training"),
+    )
+
+
+def _ids(a: int, b: int) -> tuple[str, ...]:
+    return tuple(f"{i:02d}" for i in range(a, b + 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The modules (course order is fixed)
+# ---------------------------------------------------------------------------------------------
+F, A, O, C = TIERS
+MODULES: tuple[Module, ...] = (
+    Module("01", "tensor", "Tensor", F,
+           "an n-dimensional float32 array: creation, broadcasting arithmetic, matmul, "
+           "reductions, views, indexing", (), True),
+    Module("02", "activations", "Activations", F,
+           "ReLU, LeakyReLU, Sigmoid, Tanh, GELU and numerically stable Softmax/LogSoftmax",
+           ("01",), True),
+    Module("03", "layers", "Layers", F,
+           "Module and Parameter, Linear, Sequential, Dropout, Flatten", ("01", "02"), True),
+    Module("04", "losses", "Losses", F,
+           "MSE, binary cross-entropy and a fused, stable cross-entropy", ("01", "02"), True),
+    Module("05", "dataloader", "DataLoader", F,
+           "Dataset, TensorDataset, shuffled mini-batches, random_split", ("01",), True),
+    Module("06", "autograd", "Autograd", F,
+           "reverse-mode automatic differentiation: backward rules and the backward engine",
+           ("01", "02", "03", "04", "05"), True),
+    Module("07", "optimizers", "Optimizers", F,
+           "SGD with momentum, Adam, AdamW, learning-rate schedules, gradient clipping",
+           ("06",), True),
+    Module("08", "training", "Training", F,
+           "the training loop: epochs, evaluation, checkpoints, early stopping",
+           ("03", "04", "05", "07"), True),
+    Module("09", "convolutions", "Convolutions", A,
+           "Conv2d through im2col, pooling, BatchNorm2d: vectorised forward and backward",
+           ("03", "06"), True),
+    Module("10", "tokenization", "Tokenization", A,
+           "characters and subwords to integer ids (BPE)", ("01",)),
+    Module("11", "embeddings", "Embeddings", A,
+           "token and positional embeddings", ("03", "06", "10")),
+    Module("12", "attention", "Attention", A,
+           "scaled dot-product and multi-head attention with causal masks", ("02", "11")),
+    Module("13", "transformers", "Transformers", A,
+           "LayerNorm, transformer blocks, a small GPT", ("08", "12")),
+    Module("14", "profiling", "Profiling", O,
+           "measuring time, memory and FLOPs of a model", ("08",)),
+    Module("15", "quantization", "Quantization", O,
+           "int8 weights and activations, calibration", ("14",)),
+    Module("16", "compression", "Compression", O,
+           "pruning and knowledge distillation", ("14",)),
+    Module("17", "memoization", "Memoization (KV cache)", O,
+           "caching keys and values for fast autoregressive generation", ("13", "14")),
+    Module("18", "acceleration", "Acceleration", O,
+           "vectorisation, operator fusion, cache-friendly kernels", ("14",)),
+    Module("19", "benchmarking", "Benchmarking", O,
+           "fair, reproducible benchmarks in the MLPerf style", ("15", "16", "17", "18")),
+    Module("20", "capstone", "Capstone", C,
+           "an optimised end-to-end system of your own design", ("13", "19")),
+)
+
+# ---------------------------------------------------------------------------------------------
+# The milestones (victory conditions: see the milestone scripts' READMEs for the measured runs)
+# ---------------------------------------------------------------------------------------------
+MILESTONES: tuple[Milestone, ...] = (
+    Milestone(
+        "01", "perceptron", 1958, "The Perceptron", "Frank Rosenblatt",
+        "Rosenblatt's perceptron was the first machine that learned from examples; his "
+        "convergence theorem promised it would separate any linearly separable data.",
+        "Train a perceptron with Rosenblatt's learning rule on linearly separable 2-D points "
+        "and plot its decision boundary.",
+        _ids(1, 3),
+        (Part(1, "Rosenblatt's learning rule", (), "tito.milestones.m01_perceptron", "main", (
+            Condition("train_acc", ">=", 1.0, "100% training accuracy (the convergence theorem)"),
+            Condition("test_acc", ">=", 0.98, "at least 98% on held-out points"),
+            Condition("weights_changed", "==", 1, "the weights changed during training"),
+        )),),
+    ),
+    Milestone(
+        "02", "xor", 1969, "The XOR Crisis", "Marvin Minsky & Seymour Papert",
+        "'Perceptrons' proved that a single-layer perceptron cannot compute XOR; funding "
+        "dried up and the first AI winter began.",
+        "Watch a single-layer perceptron fail on XOR, then solve it with a hidden layer "
+        "trained by backpropagation.",
+        _ids(1, 3),
+        (
+            Part(1, "The crisis: one layer cannot learn XOR", (), "tito.milestones.m02_xor",
+                 "crisis", (
+                     Condition("best_acc", "<=", 0.75, "a single layer never exceeds 75% on XOR"),
+                 )),
+            Part(2, "A hidden layer and backprop solve it", _ids(4, 7), "tito.milestones.m02_xor",
+                 "solved", (
+                     Condition("min_seed_acc", ">=", 1.0, "100% on XOR in every seed tried"),
+                     *_trains(),
+                 )),
+        ),
+    ),
+    Milestone(
+        "03", "mlp", 1986, "The MLP Revival", "David Rumelhart, Geoffrey Hinton & Ronald Williams",
+        "'Learning representations by back-propagating errors' showed that multi-layer "
+        "networks can learn their own internal features - neural networks were back.",
+        "Solve XOR with backprop, then train a multi-layer perceptron on real MNIST digits.",
+        _ids(1, 8),
+        (
+            Part(1, "XOR by backpropagation", (), "tito.milestones.m03_mlp", "xor", (
+                Condition("train_acc", ">=", 1.0, "100% on XOR"),
+                *_trains(),
+            )),
+            Part(2, "An MLP on MNIST", (), "tito.milestones.m03_mlp", "mnist", (
+                Condition("test_acc", ">=", 0.98, "at least 98.0% MNIST test accuracy",
+                          quick_target=0.90),
+                *_trains(),
+            )),
+        ),
+    ),
+    Milestone(
+        "04", "cnn", 1998, "The CNN Revolution", "Yann LeCun, Léon Bottou, Yoshua Bengio & "
+        "Patrick Haffner",
+        "LeNet-5 read handwritten cheques for banks: convolutions share weights across the "
+        "image, so a small network sees shapes wherever they are.",
+        "Train LeNet-5 on MNIST to LeCun's 1998 accuracy, then a CNN on CIFAR-10 photos.",
+        _ids(1, 9),
+        (
+            Part(1, "LeNet-5 on MNIST", (), "tito.milestones.m04_cnn", "lenet", (
+                Condition("test_acc", ">=", 0.99, "at least 99.0% MNIST test accuracy",
+                          quick_target=0.90),
+                *_trains(),
+            )),
+            Part(2, "A CNN on CIFAR-10", (), "tito.milestones.m04_cnn", "cifar", (
+                Condition("test_acc", ">=", 0.75, "at least 75% CIFAR-10 test accuracy",
+                          quick_target=0.30),
+                *_trains(),
+            )),
+        ),
+    ),
+    Milestone(
+        "05", "transformer", 2017, "The Transformer Era", "Ashish Vaswani et al.",
+        "'Attention is all you need' replaced recurrence with attention; every large "
+        "language model since is a transformer.",
+        "Train a small character-level GPT on Tiny Shakespeare and let it write.",
+        (*_ids(1, 8), *_ids(10, 13)),
+        (Part(1, "A character-level GPT", (), "tito.milestones.m05_transformer", "main",
+              _trains()),),
+    ),
+    Milestone(
+        "06", "mlperf", 2018, "MLPerf", "the MLPerf consortium",
+        "MLPerf made ML systems comparable: fixed tasks, fixed quality targets, measured "
+        "time - optimisation became a science.",
+        "Profile, quantise, compress and accelerate your models, and benchmark them fairly.",
+        (*_ids(1, 8), *_ids(14, 19)),
+        (Part(1, "Optimisation olympics", (), "tito.milestones.m06_mlperf", "main", ()),),
+    ),
+)
+
+_BY_ID = {m.id: m for m in MODULES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookup: ids as the learner types them
+# ---------------------------------------------------------------------------------------------
+def _lookup(text: str, items, kind: str, aliases):
+    """Find an item by number ('3', '03'), key ('03_layers') or name/slug ('layers')."""
+    t = str(text).strip().lower()
+    for item in items:
+        names = aliases(item)
+        if t in names or (t.isdigit() and int(t) == int(item.id)):
+            return item
+    choices = sorted({n for item in items for n in aliases(item)})
+    close = difflib.get_close_matches(t, choices, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+        f"see `tito {kind} list` for the valid ids"
+    raise TitoError(f"unknown {kind} {text!r}", hint)
+
+
+def get_module(text: str | int) -> Module:
+    """The module for '3', '03', '03_layers' or 'layers'; TitoError (with suggestions) if unknown."""
+    return _lookup(str(text), MODULES, "module", lambda m: (m.id, m.key, m.name))
+
+
+def get_milestone(text: str | int) -> Milestone:
+    """The milestone for '1', '01' or its slug ('perceptron'); TitoError if unknown."""
+    return _lookup(str(text), MILESTONES, "milestone", lambda m: (m.id, m.slug, f"{m.id}_{m.slug}"))
+
+
+def built_modules() -> list[Module]:
+    return [m for m in MODULES if m.built]
+
+
+def all_prereqs(module: Module) -> list[Module]:
+    """Every module this one depends on, directly or not, in course order."""
+    seen: set[str] = set()
+    stack = list(module.prereqs)
+    while stack:
+        mid = stack.pop()
+        if mid not in seen:
+            seen.add(mid)
+            stack.extend(_BY_ID[mid].prereqs)
+    return [m for m in MODULES if m.id in seen]
+
+
+def missing_prereqs(module: Module, completed: set[str]) -> list[Module]:
+    """Prerequisites (transitively) not yet complete."""
+    return [m for m in all_prereqs(module) if m.id not in completed]
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived: what can run, what just unlocked, what to do next
+# ---------------------------------------------------------------------------------------------
+def part_runnable(milestone: Milestone, part: Part, completed: set[str]) -> bool:
+    return all(mid in completed for mid in milestone.modules_for(part))
+
+
+def runnable_parts(completed: set[str]) -> list[tuple[Milestone, Part]]:
+    """Every (milestone, part) whose modules are all complete."""
+    return [(ms, p) for ms in MILESTONES for p in ms.parts if part_runnable(ms, p, completed)]
+
+
+def newly_runnable(before: set[str], after: set[str]) -> list[tuple[Milestone, Part]]:
+    """The milestone parts that become runnable when the completed set grows from before to after."""
+    was = {(ms.id, p.number) for ms, p in runnable_parts(before)}
+    return [(ms, p) for ms, p in runnable_parts(after) if (ms.id, p.number) not in was]
+
+
+def milestone_missing(milestone: Milestone, completed: set[str], part: Part | None = None) -> list[Module]:
+    """Modules still missing for a milestone (its first part, or the given one)."""
+    part = part or milestone.parts[0]
+    return [_BY_ID[mid] for mid in milestone.modules_for(part) if mid not in completed]
+
+
+def next_module(completed: set[str]) -> Module | None:
+    """The first built, not yet complete module whose prerequisites are all complete."""
+    for m in MODULES:
+        if m.built and m.id not in completed and not missing_prereqs(m, completed):
+            return m
+    return None
+
+
+def consistency_problems() -> list[str]:
+    """Registry facts that contradict each other (files on disk are checked by `tito dev verify`)."""
+    problems = []
+    ids = [m.id for m in MODULES]
+    if ids != [f"{i:02d}" for i in range(1, len(MODULES) + 1)]:
+        problems.append(f"module ids are not 01..{len(MODULES):02d} in order: {ids}")
+    if len({m.name for m in MODULES}) != len(MODULES):
+        problems.append("two modules share a name")
+    for m in MODULES:
+        if m.tier not in TIERS:
+            problems.append(f"module {m}: unknown tier {m.tier!r}")
+        for p in m.prereqs:
+            if p not in _BY_ID:
+                problems.append(f"module {m}: unknown prerequisite {p!r}")
+            elif int(p) >= int(m.id):
+                problems.append(f"module {m}: prerequisite {p} does not come before it")
+            elif m.built and not _BY_ID[p].built:
+                problems.append(f"module {m} is built but its prerequisite {p} is not")
+    for ms in MILESTONES:
+        if not ms.parts:
+            problems.append(f"milestone {ms.id} has no parts")
+        if len({p.number for p in ms.parts}) != len(ms.parts):
+            problems.append(f"milestone {ms.id}: two parts share a number")
+        for p in ms.parts:
+            for mid in (*ms.requires, *p.needs):
+                if mid not in _BY_ID:
+                    problems.append(f"milestone {ms.id} part {p.number}: unknown module {mid!r}")
+            if not p.script:
+                problems.append(f"milestone {ms.id} part {p.number}: no script")
+    if len({ms.slug for ms in MILESTONES}) != len(MILESTONES):
+        problems.append("two milestones share a slug")
+    return problems
