@@ -119,8 +119,11 @@ def matmul_backward(g, out):
     ga = g @ np.swapaxes(B, -1, -2) if _need(a) else None
     if not _need(b):
         gb = None
-    elif B.ndim == 2 and A.ndim > 2:  # shared weight: fold the batch into one big matmul
-        gb = A.reshape(-1, A.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+    elif B.ndim == 2:  # a shared weight: fold any batch dims into one big matmul
+        A2, g2 = A.reshape(-1, A.shape[-1]), g.reshape(-1, g.shape[-1])  # (M, k), (M, m)
+        # x @ W.T passes W as a transposed view: return dW in W's own (row-major) layout, since
+        # a strided dW makes every optimizer update on it several times slower
+        gb = A2.T @ g2 if B.flags.c_contiguous else (g2.T @ A2).T  # (k, m)
     else:
         gb = np.swapaxes(A, -1, -2) @ g
     return ga, gb
@@ -404,18 +407,24 @@ def backward(root: Tensor, grad=None) -> None:
         if root.data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
         grad = np.ones_like(root.data)
-    grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.data.dtype)
+    grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=root.data.dtype)  # a copy
     ### BEGIN SOLUTION
     grads = {id(root): grad}
+    handed = set()  # ids of arrays already stored as some leaf's .grad in this pass
     with no_grad():
         for node in reversed(topological_order(root)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._op is None:  # a leaf: accumulate into .grad (a fresh copy: g may be shared)
+            if node._op is None:  # a leaf: accumulate into .grad
                 g = unbroadcast(g, node.shape).astype(node.data.dtype, copy=False)
                 if node.grad is None:
-                    node.grad = Tensor(np.array(g, copy=True), dtype=node.data.dtype)
+                    # .grad must own its memory (optimizers update it in place): copy views,
+                    # read-only broadcasts and arrays another leaf already holds
+                    if g.base is not None or not g.flags.writeable or id(g) in handed:
+                        g = g.copy()
+                    handed.add(id(g))
+                    node.grad = Tensor(g, dtype=node.data.dtype)
                 else:
                     node.grad.data = node.grad.data + g
                 continue
