@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tito.errors import TitoError
 
@@ -50,9 +51,10 @@ def main() -> None:
     try:
         app()
     except TitoError as e:
-        err.print(f"[bold red]Error:[/] {e.message}", highlight=False)
+        # soft_wrap: one line however long; escape: a message is text, not rich markup
+        err.print(f"[bold red]Error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
         if e.hint:
-            err.print(f"  {e.hint}", highlight=False)
+            err.print(f"  {escape(e.hint)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]Interrupted.[/] Nothing was recorded.")

@@ -127,6 +127,8 @@ class Part:
     script: str = ""  # dotted module path of the milestone script
     entry: str = "main"  # function in `script` that runs this part
     conditions: tuple[Condition, ...] = ()
+    limit_s: int = 600  # time limit of a full run (seconds); `--timeout` overrides
+    quick_limit_s: int = 180  # time limit of a `--quick` run
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ MODULES: tuple[Module, ...] = (
            ("03", "04", "05", "07"), True),
     Module("09", "convolutions", "Convolutions", A,
            "Conv2d through im2col, pooling, BatchNorm2d: vectorised forward and backward",
-           ("03", "06"), True),
+           ("03", "06", "07"), True),  # 07: its checks train a small CNN with SGD
     Module("10", "tokenization", "Tokenization", A,
            "characters and subwords to integer ids (BPE)", ("01",)),
     Module("11", "embeddings", "Embeddings", A,
@@ -239,8 +241,9 @@ MILESTONES: tuple[Milestone, ...] = (
         (Part(1, "Rosenblatt's learning rule", (), "tito.milestones.m01_perceptron", "main", (
             Condition("train_acc", ">=", 1.0, "100% training accuracy (the convergence theorem)"),
             Condition("test_acc", ">=", 0.98, "at least 98% on held-out points"),
+            Condition("loss_drop", ">=", 0.5, "mistakes per epoch fell by at least 50%"),
             Condition("weights_changed", "==", 1, "the weights changed during training"),
-        )),),
+        ), limit_s=120, quick_limit_s=120),),
     ),
     Milestone(
         "02", "xor", 1969, "The XOR Crisis", "Marvin Minsky & Seymour Papert",
@@ -253,12 +256,18 @@ MILESTONES: tuple[Milestone, ...] = (
             Part(1, "The crisis: one layer cannot learn XOR", (), "tito.milestones.m02_xor",
                  "crisis", (
                      Condition("best_acc", "<=", 0.75, "a single layer never exceeds 75% on XOR"),
-                 )),
+                     Condition("control_acc", ">=", 1.0, "the same perceptron learns AND and OR "
+                               "(100%): its XOR failure is real"),
+                     Condition("weights_changed", "==", 1, "the perceptron trained (its weights "
+                               "changed)"),
+                 ), limit_s=120, quick_limit_s=120),
             Part(2, "A hidden layer and backprop solve it", _ids(4, 7), "tito.milestones.m02_xor",
                  "solved", (
                      Condition("min_seed_acc", ">=", 1.0, "100% on XOR in every seed tried"),
+                     Condition("grads_match", "==", 1, "backprop's gradients match finite "
+                               "differences"),
                      *_trains(),
-                 )),
+                 ), limit_s=180, quick_limit_s=180),
         ),
     ),
     Milestone(
@@ -270,13 +279,14 @@ MILESTONES: tuple[Milestone, ...] = (
         (
             Part(1, "XOR by backpropagation", (), "tito.milestones.m03_mlp", "xor", (
                 Condition("train_acc", ">=", 1.0, "100% on XOR"),
+                Condition("grads_match", "==", 1, "backprop's gradients match finite differences"),
                 *_trains(),
-            )),
+            ), limit_s=180, quick_limit_s=180),
             Part(2, "An MLP on MNIST", (), "tito.milestones.m03_mlp", "mnist", (
                 Condition("test_acc", ">=", 0.98, "at least 98.0% MNIST test accuracy",
                           quick_target=0.90),
                 *_trains(),
-            )),
+            ), limit_s=1800, quick_limit_s=300),
         ),
     ),
     Milestone(
@@ -387,6 +397,14 @@ def newly_runnable(before: set[str], after: set[str]) -> list[tuple[Milestone, P
     return [(ms, p) for ms, p in runnable_parts(after) if (ms.id, p.number) not in was]
 
 
+def unlock_events(before: set[str], after: set[str]) -> list[tuple[Milestone, list[Part]]]:
+    """`newly_runnable`, grouped: one event per milestone, with the parts it just unlocked."""
+    events: dict[str, tuple[Milestone, list[Part]]] = {}
+    for ms, part in newly_runnable(before, after):
+        events.setdefault(ms.id, (ms, []))[1].append(part)
+    return list(events.values())
+
+
 def milestone_missing(milestone: Milestone, completed: set[str], part: Part | None = None) -> list[Module]:
     """Modules still missing for a milestone (its first part, or the given one)."""
     part = part or milestone.parts[0]
@@ -399,6 +417,18 @@ def next_module(completed: set[str]) -> Module | None:
         if m.built and m.id not in completed and not missing_prereqs(m, completed):
             return m
     return None
+
+
+def compact_ids(ids) -> str:
+    """'01 02 03 05' -> '01-03, 05': module id lists as short ranges."""
+    nums = sorted({int(i) for i in ids})
+    runs: list[list[int]] = []
+    for n in nums:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]:02d}" if len(r) == 1 else f"{r[0]:02d}-{r[-1]:02d}" for r in runs)
 
 
 def consistency_problems() -> list[str]:

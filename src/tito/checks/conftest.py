@@ -1,0 +1,153 @@
+"""Shared by every module check: the import-origin guard, task selection, and a JSON report.
+
+When `tito module test/complete` runs the checks it stages the learner's package in a temporary
+folder and sets
+
+    TITO_EXPECT_TINYTORCH  <staging>/tinytorch   the package the checks MUST exercise
+    TITO_REPORT            <tmp>/report.json      where to write one record per check
+    TITO_CHECK_TASK        optional: run only the checks of one task (marker or name match)
+
+The guard makes the checks prove they ran the learner's code: if `import tinytorch` resolves
+anywhere else (an installed reference, a stray checkout) the whole session stops with an error
+and a non-zero exit. Without TITO_EXPECT_TINYTORCH (a maintainer running `pytest` in the repo)
+the checks run against whatever `tinytorch` is importable - the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPECT = os.environ.get("TITO_EXPECT_TINYTORCH")
+REPORT = os.environ.get("TITO_REPORT")
+TASK = os.environ.get("TITO_CHECK_TASK")
+
+_STUB = re.compile(r"^(\d\d_\w+): ([\w.<>]+)$")
+# "Linear.forward: ...", "Linear.forward (x @ W.T + b): ...", "relu(): ...", "softmax: ..."
+_NAMED = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?=[\s:(])|[A-Za-z_]\w*(?=(?:\(\))?:|\s\())")
+
+
+def _guard() -> None:
+    """Import tinytorch from the staged package, and refuse to run if it came from elsewhere."""
+    if not EXPECT:
+        return
+    expected = Path(EXPECT).resolve()
+    # pytest may have put a directory holding another tinytorch (e.g. src/) first on sys.path
+    # while importing this conftest: put the staged package in front of everything.
+    sys.path.insert(0, str(expected.parent))
+    import tinytorch
+
+    if getattr(tinytorch, "__file__", None) is None:  # a namespace package: no __init__.py
+        raise pytest.UsageError(f"{expected} is not a package (its __init__.py is missing)")
+    origin = Path(tinytorch.__file__).resolve()
+    if expected not in origin.parents:
+        raise pytest.UsageError(
+            f"the checks imported tinytorch from {origin.parent}, not from the package under test "
+            f"({expected}); refusing to report results that would not be about your code")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "task(name): the learner task a check belongs to")
+    _guard()
+    if REPORT:
+        config.pluginmanager.register(_Reporter(REPORT), "tito-report")
+
+
+def pytest_collection_modifyitems(config, items):
+    """TITO_CHECK_TASK=name keeps the checks marked @pytest.mark.task(name), or named like it."""
+    if not TASK:
+        return
+    want = TASK.lower()
+
+    def selected(item) -> bool:
+        marks = [str(a).lower() for m in item.iter_markers("task") for a in m.args]
+        return want in marks or want in item.nodeid.lower()
+
+    keep = [i for i in items if selected(i)]
+    drop = [i for i in items if not selected(i)]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# ---------------------------------------------------------------------------------------------
+# The JSON report read by tito.checkrun
+# ---------------------------------------------------------------------------------------------
+def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
+    """What a failure says about the learner's code: the kind, the function at fault, where.
+
+    A stub says it itself ("03_layers: Linear.forward"); a check's assertion message starts with
+    the function it tested; otherwise the innermost traceback frame inside the package under test
+    names the function (and the line) where the exception came from.
+    """
+    if exc is None:
+        return {}
+    message = str(exc)
+    info = {"exception": type(exc).__name__, "message": message[:2000],
+            "kind": "wrong" if isinstance(exc, AssertionError) else "error"}
+    for entry in reversed(list(tb_entries or ())):
+        path = Path(str(entry.path))
+        if under is not None and under in path.resolve().parents:
+            code = entry.frame.code.raw
+            info["function"] = getattr(code, "co_qualname", code.co_name)
+            info["where"] = f"{path.name}:{entry.lineno + 1}"
+            break
+    stub = _STUB.match(message.strip()) if isinstance(exc, NotImplementedError) else None
+    named = _NAMED.match(message) if isinstance(exc, AssertionError) else None
+    if stub:
+        info.update(kind="stub", function=stub.group(2))
+    elif named:
+        info["function"] = named.group(1)
+    return info
+
+
+def _from_check(text: str, check_path: str) -> str:
+    """A native traceback without pytest's own frames: from the check's frame on."""
+    marker = f'File "{check_path}"'
+    at = text.find(marker)
+    if at < 0:
+        return text
+    return "Traceback (most recent call last):\n  " + text[at:]
+
+
+class _Reporter:
+    """Collects one record per check (setup/call/teardown merged) and writes them as JSON."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.tests: dict[str, dict] = {}
+        self.collect_errors: list[dict] = []
+        self.under = Path(EXPECT).resolve() if EXPECT else None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        rec = self.tests.setdefault(item.nodeid, {"nodeid": item.nodeid, "name": item.name,
+                                                 "outcome": "passed"})
+        marks = [str(a) for m in item.iter_markers("task") for a in m.args]
+        if marks:
+            rec["task"] = marks[0]
+        if report.skipped and rec["outcome"] == "passed":
+            rec["outcome"] = "skipped"
+            rec["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        elif report.failed and rec["outcome"] not in ("failed", "error"):
+            rec["outcome"] = "failed" if report.when == "call" else "error"
+            excinfo = call.excinfo
+            rec.update(fault(excinfo.value if excinfo else None,
+                             excinfo.traceback if excinfo else None, self.under))
+            rec["longrepr"] = _from_check(report.longreprtext, str(item.path))[-4000:]
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append({"nodeid": report.nodeid, "longrepr": report.longreprtext[-4000:]})
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        data = {"exitstatus": int(exitstatus), "tests": list(self.tests.values()),
+                "collect_errors": self.collect_errors}
+        Path(self.path).write_text(json.dumps(data, indent=1), encoding="utf-8")
