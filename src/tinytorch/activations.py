@@ -23,7 +23,7 @@ import numpy as np
 
 from tinytorch.tensor import Tensor
 
-GELU_C = np.sqrt(2.0 / np.pi)
+GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float: float32 inputs stay float32
 
 
 def relu(x: Tensor) -> Tensor:

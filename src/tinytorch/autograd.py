@@ -84,11 +84,18 @@ def div_backward(g, out):
 
 @register_backward("pow")
 def pow_backward(g, out):
-    """d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b ln a."""
+    """d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b ln a.
+
+    As in torch, a^0 has slope 0 in a (even at a = 0), and 0^b (b >= 0) has slope 0 in b.
+    """
     a, b = out._parents
     ### BEGIN SOLUTION
-    ga = g * b.data * a.data ** (b.data - 1) if _need(a) else None
-    gb = g * out.data * np.log(a.data) if _need(b) else None
+    ga = gb = None
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0^-1 and log 0 are masked below
+        if _need(a):
+            ga = g * np.where(b.data == 0, 0, b.data * a.data ** (b.data - 1))
+        if _need(b):
+            gb = g * np.where((a.data == 0) & (b.data >= 0), 0, out.data * np.log(a.data))
     return ga, gb
     ### END SOLUTION
 
@@ -164,7 +171,7 @@ def _extreme_backward(g, out):
     (a,) = out._parents
     axis, keepdims = out._saved
     ### BEGIN SOLUTION
-    winner = a.data == _expand(out.data, a.shape, axis, keepdims)
+    winner = (a.data == _expand(out.data, a.shape, axis, keepdims)).astype(g.dtype)
     share = winner / winner.sum(axis=axis, keepdims=True)
     return (_expand(g, a.shape, axis, keepdims) * share,)
     ### END SOLUTION
@@ -289,7 +296,7 @@ def tanh_backward(g, out):
 def gelu_backward(g, out):
     """y = x/2 (1 + t), t = tanh(c (x + 0.044715 x^3)):
     y' = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)."""
-    x, t, c = out._parents[0].data, out._saved, np.sqrt(2 / np.pi)
+    x, t, c = out._parents[0].data, out._saved, float(np.sqrt(2 / np.pi))
     ### BEGIN SOLUTION
     x2 = x * x
     dy = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x2)

@@ -70,8 +70,9 @@ class BCELoss(Loss):
         y = prediction._lift(target)
         p = prediction.data
         ### BEGIN SOLUTION
-        log_p = np.maximum(np.log(np.maximum(p, 0)), -100)  # log 0 -> -100, as torch clamps
-        log_1mp = np.maximum(np.log(np.maximum(1 - p, 0)), -100)
+        with np.errstate(divide="ignore"):  # log 0 = -inf, clamped to -100 (as torch does)
+            log_p = np.maximum(np.log(np.maximum(p, 0)), -100)
+            log_1mp = np.maximum(np.log(np.maximum(1 - p, 0)), -100)
         total = -(y.data * log_p + (1 - y.data) * log_1mp).sum()
         ### END SOLUTION
         scale = _scale(self.reduction, p.size)

@@ -21,6 +21,8 @@ stretched axes.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 DEFAULT_DTYPE = np.float32
@@ -117,6 +119,8 @@ class Tensor:
     def _make(data: np.ndarray, parents: tuple, op: str, saved=None) -> "Tensor":
         """Wrap an op's result; record (op, parents, saved) if any parent needs a gradient."""
         out = Tensor.__new__(Tensor)
+        if type(data) is not np.ndarray:  # NumPy turns 0-d results into scalars: keep an ndarray
+            data = np.asarray(data)
         out.data, out.grad, out._saved = data, None, None
         out.requires_grad, out._op, out._parents = False, None, ()
         if _grad_enabled and any(p.requires_grad for p in parents):
@@ -150,6 +154,16 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        """Truth of a one-element tensor (more elements: ValueError, as in NumPy and torch)."""
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", threshold=20, prefix="Tensor(")
         extra = f", grad_fn=<{self._op}>" if self._op else (", requires_grad=True" if self.requires_grad else "")
@@ -160,9 +174,13 @@ class Tensor:
 
     def backward(self, grad=None, retain_graph: bool = True) -> None:
         """Backpropagate from this tensor; gradients accumulate into the leaves' `.grad`."""
+        # import_module: `from tinytorch import autograd` would report a missing file as a vague
+        # ImportError instead of a ModuleNotFoundError naming tinytorch.autograd
         try:
-            from tinytorch import autograd
+            autograd = importlib.import_module("tinytorch.autograd")
         except ModuleNotFoundError as e:
+            if e.name != "tinytorch.autograd":  # module 06 exists but imports something missing
+                raise
             raise RuntimeError(
                 "backward() needs module 06 (autograd), which is not complete yet: "
                 "run `tito module complete 06`"
@@ -177,8 +195,16 @@ class Tensor:
 
     # --- elementwise arithmetic (broadcasting) ------------------------------------------------
     def _lift(self, other) -> "Tensor":
-        """Scalars and arrays become constant tensors of our dtype (Python floats never upcast)."""
-        return other if isinstance(other, Tensor) else Tensor(np.asarray(other, dtype=self.data.dtype))
+        """Scalars and arrays become constant tensors of our dtype (Python floats never upcast).
+
+        Integer/bool tensors (labels, masks) keep NumPy's promotion: labels + 1 stays int64,
+        mask * 0.5 becomes float (it is not truncated to the mask's dtype).
+        """
+        if isinstance(other, Tensor):
+            return other
+        if self.data.dtype.kind == "f":
+            return Tensor(other, dtype=self.data.dtype)
+        return Tensor(np.asarray(other))
 
     def __add__(self, other):
         other = self._lift(other)
@@ -264,7 +290,8 @@ class Tensor:
         ### BEGIN SOLUTION
         data = np.mean(self.data, axis=axis, keepdims=keepdims)
         ### END SOLUTION
-        return Tensor._make(np.asarray(data, dtype=self.data.dtype), (self,), "mean", (axis, keepdims))
+        dtype = self.data.dtype if self.data.dtype.kind == "f" else DEFAULT_DTYPE  # mean of a mask
+        return Tensor._make(np.asarray(data, dtype=dtype), (self,), "mean", (axis, keepdims))
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None) -> "Tensor":
         """Largest value over `axis` (values only, like torch.amax). Ties share the gradient."""
@@ -298,6 +325,7 @@ class Tensor:
     def permute(self, *axes) -> "Tensor":
         """Reorder the axes: x.permute(0, 2, 1) swaps the last two of a 3-D tensor."""
         axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        axes = tuple(a % self.ndim for a in axes)  # -1 -> ndim-1: the backward inverts the order
         ### BEGIN SOLUTION
         data = np.transpose(self.data, axes)
         ### END SOLUTION
@@ -321,13 +349,14 @@ class Tensor:
         return self.reshape(*shape[:start], -1, *shape[end + 1:])
 
     def squeeze(self, axis=None, *, dim=None) -> "Tensor":
+        """Drop size-1 axes: all of them, or only `axis` (an int or a tuple) where its size is 1."""
         axis = _axis(axis, dim)
         if axis is None:
-            shape = tuple(s for s in self.shape if s != 1)
+            drop = {i for i, s in enumerate(self.shape) if s == 1}
         else:
-            axis = axis % self.ndim
-            shape = self.shape if self.shape[axis] != 1 else self.shape[:axis] + self.shape[axis + 1:]
-        return self.reshape(*shape)
+            axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+            drop = {a % self.ndim for a in axes if self.ndim and self.shape[a % self.ndim] == 1}
+        return self.reshape(*(s for i, s in enumerate(self.shape) if i not in drop))
 
     def unsqueeze(self, axis: int) -> "Tensor":
         axis = axis % (self.ndim + 1)
