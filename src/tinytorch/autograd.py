@@ -123,7 +123,12 @@ def matmul_backward(g, out):
         ga = g[..., :, None] * B if _need(a) else None
         gb = (np.swapaxes(A, -1, -2) @ g[..., :, None])[..., 0] if _need(b) else None
         return ga, gb
-    ga = g @ np.swapaxes(B, -1, -2) if _need(a) else None
+    if not _need(a):
+        ga = None
+    elif B.ndim == 2:  # fold batch dims into one big matmul: (..., n, m) @ (m, k)
+        ga = (g.reshape(-1, g.shape[-1]) @ B.T).reshape(*g.shape[:-1], B.shape[0])
+    else:
+        ga = g @ np.swapaxes(B, -1, -2)
     if not _need(b):
         gb = None
     elif B.ndim == 2:  # a shared weight: fold any batch dims into one big matmul
@@ -319,6 +324,24 @@ def log_softmax_backward(g, out):
     axis = out._saved
     ### BEGIN SOLUTION
     return (g - np.exp(out.data) * g.sum(axis=axis, keepdims=True),)
+    ### END SOLUTION
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers (module 03): Linear is one fused op
+# ---------------------------------------------------------------------------------------------
+@register_backward("linear")
+def linear_backward(g, out):
+    """y = x W^T + b over the last axis of x:  dx = g W,  dW = g^T x,  db = sum of g over the batch.
+    Batch axes are folded into one, so each is a single 2-D matmul."""
+    x, W = out._parents[0], out._parents[1]
+    ### BEGIN SOLUTION
+    g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+    gx = (g2 @ W.data).reshape(x.shape) if _need(x) else None  # (N, out) @ (out, in)
+    gW = g2.T @ x.data.reshape(-1, x.shape[-1]) if _need(W) else None  # (out, N) @ (N, in)
+    if len(out._parents) == 2:
+        return gx, gW
+    return gx, gW, g2.sum(axis=0)
     ### END SOLUTION
 
 

@@ -268,15 +268,15 @@ class Linear(Module):
             raise ValueError(f"Linear.forward: expected an input of shape (..., {self.in_features}), "
                              f"got {x.shape}")
         ### BEGIN SOLUTION
-        # HINT: x @ self.weight.T + self.bias (bias may be None), with Tensor ops
-        if x.ndim > 2:  # (B, T, in): one big (B*T, in) matmul is several times faster than B small ones
-            lead = x.shape[:-1]
-            return self.forward(x.reshape(-1, self.in_features)).reshape(*lead, self.out_features)
-        out = x @ self.weight.T  # (N, in) @ (in, out) -> (N, out)
+        # HINT: y = x @ W.T + b on the arrays (x.data, self.weight.data, ...); bias may be None
+        lead = x.shape[:-1]
+        data = x.data.reshape(-1, self.in_features) @ self.weight.data.T  # (N, in) @ (in, out) -> (N, out)
         if self.bias is not None:
-            out = out + self.bias  # (N, out) + (out,)
-        return out
+            data += self.bias.data  # (N, out) + (out,)
+        data = data.reshape(*lead, self.out_features)  # (..., out)
         ### END SOLUTION
+        parents = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
+        return Tensor._make(data, parents, "linear")
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

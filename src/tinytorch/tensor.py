@@ -267,7 +267,11 @@ class Tensor:
         """(..., n, k) @ (..., k, m) -> (..., n, m); batch dims broadcast, 1-D operands as in NumPy."""
         other = self._lift(other)
         ### BEGIN SOLUTION
-        data = np.matmul(self.data, other.data)
+        A, B = self.data, other.data
+        if A.ndim > 2 and B.ndim == 2:  # (..., n, k) @ (k, m): one big matmul, not one per batch
+            data = (A.reshape(-1, A.shape[-1]) @ B).reshape(*A.shape[:-1], B.shape[-1])
+        else:
+            data = np.matmul(A, B)
         ### END SOLUTION
         return Tensor._make(data, (self, other), "matmul")
 

@@ -87,6 +87,8 @@ def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
     """
     if exc is None:
         return {}
+    if isinstance(exc.__cause__, NotImplementedError):  # e.g. backward() wrapping a stubbed rule
+        exc = exc.__cause__
     message = str(exc)
     info = {"exception": type(exc).__name__, "message": message[:2000],
             "kind": "wrong" if isinstance(exc, AssertionError) else "error"}

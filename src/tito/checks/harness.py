@@ -84,7 +84,8 @@ def gradcheck(fn: Callable[..., Tensor], *inputs, name: str, wrt: Sequence[int] 
     tensors, out = run(arrays, set(wrt))
     if not out.requires_grad:
         raise AssertionError(f"{name}: the output does not require grad (the graph was not recorded)")
-    (out * Tensor(weights, dtype=np.float64)).sum().backward()
+    out.backward(Tensor(weights, dtype=np.float64))  # seeds d(scalar)/d(out) = weights directly,
+    # so a wrong mul/sum rule cannot fail every other rule's check under their names
     for i in wrt:
         expected = numeric_grad(scalar, arrays, i)
         got = tensors[i].grad
@@ -111,8 +112,8 @@ def torch_parity(fn_tt: Callable, fn_torch: Callable, *arrays, name: str, atol=1
     out_tt, out_th = fn_tt(*tts), fn_torch(*ths)
     assert_close(out_tt, out_th.detach().numpy(), f"{name} (forward vs PyTorch)", arrays, atol, rtol)
     weights = np.random.default_rng(1).standard_normal(out_th.shape).astype(np.float32)
-    (out_tt * Tensor(weights)).sum().backward()
-    (out_th * torch.tensor(weights)).sum().backward()
+    out_tt.backward(Tensor(weights))
+    out_th.backward(torch.tensor(weights))
     for i, (t, h) in enumerate(zip(tts, ths)):
         if floats[i]:
             got = None if t.grad is None else t.grad.data

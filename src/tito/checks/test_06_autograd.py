@@ -65,6 +65,15 @@ def bits(*shape, seed=0) -> np.ndarray:
     return (np.random.default_rng(seed).random(shape) < 0.5).astype(np.float64)
 
 
+def _linear(weight: Tensor, bias: Tensor | None):
+    """A Linear layer (module 03) using the given weight/bias tensors, so gradcheck can vary them."""
+    from tinytorch.layers import Linear
+
+    layer = Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    layer.weight, layer.bias = weight, bias
+    return layer
+
+
 LINSPACE = np.linspace(-1.95, 1.95, 12).reshape(3, 4)  # no value within 0.03 of +-0.5 (clip bounds)
 MASK = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
 
@@ -164,6 +173,9 @@ case("clip", "both_bounds", lambda a: a.clip(-0.5, 0.5), LINSPACE)
 case("clip", "min_only", lambda a: a.clip(min=-0.5), LINSPACE)
 case("clip", "max_only", lambda a: a.clamp(max=0.5), LINSPACE)
 
+case("linear", "with_bias", lambda x, w, b: _linear(w, b)(x), r(5, 4), r(3, 4, seed=1), r(3, seed=2))
+case("linear", "no_bias", lambda x, w: _linear(w, None)(x), r(5, 4), r(3, 4, seed=1))
+case("linear", "batch_dims", lambda x, w, b: _linear(w, b)(x), r(2, 3, 4), r(5, 4, seed=1), r(5, seed=2))
 case("relu", "matrix", relu, away(3, 4))
 case("leaky_relu", "default_slope", leaky_relu, away(3, 4))
 case("leaky_relu", "slope_0.2", lambda a: leaky_relu(a, 0.2), away(3, 4))
@@ -372,6 +384,8 @@ def torch_cases(torch) -> dict[str, dict]:
     tc("abs", "with_zero", lambda a: a.abs(), None, [-1.5, -0.0, 0.0, 2.0])
     tc("clip", "at_bounds", lambda a: a.clip(-0.5, 0.5), None, [-1.0, -0.5, 0.0, 0.5, 1.0])
     tc("clip", "min_only", lambda a: a.clip(min=0.0), lambda a: a.clip(min=0.0), r(2, 3))
+    tc("linear", "batch_dims", lambda x, w, b: _linear(w, b)(x), F.linear, r(2, 3, 4), r(5, 4, seed=1),
+       r(5, seed=2))
     tc("relu", "with_zero", relu, torch.relu, [-1.0, 0.0, 2.0, -0.5])
     tc("leaky_relu", "with_zero", lambda a: leaky_relu(a, 0.1), lambda a: F.leaky_relu(a, 0.1),
        [-1.0, 0.0, 2.0])
