@@ -1,0 +1,242 @@
+"""Checks for module 08: the Trainer, accuracy, checkpoints and early stopping.
+
+Data come as plain lists of (x, y) Tensor batches, so these checks test the training loop and
+not the DataLoader of module 05.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytorch.activations import ReLU
+from tinytorch.layers import Dropout, Linear, Sequential
+from tinytorch.losses import CrossEntropyLoss, MSELoss
+from tinytorch.optimizers import SGD, StepLR
+from tinytorch.tensor import Tensor, manual_seed
+from tinytorch.training import EarlyStopping, Trainer, correct_count, load_checkpoint, save_checkpoint
+from tito.checks.harness import assert_close
+
+SETTINGS = settings(deadline=None, derandomize=True, max_examples=25)
+
+
+def blobs(n_per_class: int = 60, classes: int = 3, seed: int = 0, spread: float = 0.5):
+    """`classes` well separated Gaussian blobs in 2-D: float32 (N, 2), int64 (N,)."""
+    rng = np.random.default_rng(seed)
+    centres = 3.0 * np.stack([np.cos(np.arange(classes) * 2 * np.pi / classes),
+                              np.sin(np.arange(classes) * 2 * np.pi / classes)], axis=1)
+    y = np.repeat(np.arange(classes), n_per_class)
+    x = centres[y] + spread * rng.standard_normal((len(y), 2))
+    perm = rng.permutation(len(y))
+    return x[perm].astype(np.float32), y[perm].astype(np.int64)
+
+
+def batches(x, y, size: int = 32) -> list[tuple[Tensor, Tensor]]:
+    return [(Tensor(x[i:i + size]), Tensor(y[i:i + size])) for i in range(0, len(x), size)]
+
+
+def mlp(seed: int = 0, dropout: float = 0.0) -> Sequential:
+    manual_seed(seed)
+    layers = [Linear(2, 16), ReLU()] + ([Dropout(dropout)] if dropout else []) + [Linear(16, 3)]
+    return Sequential(*layers)
+
+
+def weights(model) -> dict[str, np.ndarray]:
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy
+# ---------------------------------------------------------------------------------------------
+def test_correct_count_by_hand():
+    logits = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 2.0, 3.0]], np.float32)
+    targets = np.array([1, 0, 1, 2])
+    got = correct_count(Tensor(logits), Tensor(targets))
+    assert got == 3, f"correct_count: got {got}, expected 3 for logits {logits.tolist()} and targets {targets}"
+    assert correct_count(Tensor(logits[:, :1]), Tensor(np.array([0.5, 1, 2, 3], np.float32))) is None, \
+        "correct_count: float (regression) targets have no accuracy: return None"
+
+
+@SETTINGS
+@given(n=st.integers(1, 40), c=st.integers(1, 7), seed=st.integers(0, 1000))
+def test_correct_count_matches_a_loop(n, c, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, c)).astype(np.float32)
+    targets = rng.integers(0, c, n)
+    want = sum(int(np.argmax(row) == t) for row, t in zip(logits, targets))
+    got = correct_count(Tensor(logits), Tensor(targets))
+    assert got == want, f"correct_count: got {got}, expected {want} for logits shape {(n, c)}, seed {seed}"
+
+
+# ---------------------------------------------------------------------------------------------
+# One step, and fit
+# ---------------------------------------------------------------------------------------------
+def test_train_step_uses_fresh_gradients():
+    x, y = blobs(4, seed=1)
+    xb, yb = Tensor(x), Tensor(y)
+    model = mlp()
+    before = weights(model)
+    # the gradient the step should use, computed by hand on a copy of the model
+    ref = mlp()
+    loss_ref = CrossEntropyLoss()(ref(xb), yb)
+    loss_ref.backward()
+    fresh = {name: p.grad.data.copy() for name, p in ref.named_parameters()}
+    for p in model.parameters():  # garbage left over from "a previous step": must be discarded
+        p.grad = Tensor(np.full(p.shape, 1e3, dtype=np.float32))
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1))
+    loss, right = trainer.train_step(xb, yb)
+    assert_close(loss, loss_ref.item(), "Trainer.train_step (returned loss: the batch's loss before the step)")
+    assert right == correct_count(ref(xb), yb), "Trainer.train_step: wrong number of correct predictions"
+    for name, p in model.named_parameters():
+        assert_close(p.data, before[name] - 0.1 * fresh[name],
+                     f"Trainer.train_step (parameter {name} after one SGD step; zero_grad first?)", [x])
+
+
+def test_fit_reaches_high_accuracy_on_separable_data():
+    x, y = blobs(60, seed=2)
+    xv, yv = blobs(30, seed=3)
+    model = mlp(seed=1)
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1, momentum=0.9))
+    history = trainer.fit(batches(x, y), epochs=15, val_loader=batches(xv, yv), progress=False)
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0], \
+        f"Trainer.fit: the training loss did not fall (history {history['train_loss']})"
+    assert history["val_acc"][-1] >= 0.95, f"Trainer.fit: validation accuracy {history['val_acc'][-1]:.3f} < 0.95 " \
+                                           "on three well separated blobs"
+    loss, acc = trainer.evaluate(batches(xv, yv))
+    assert_close([loss, acc], [history["val_loss"][-1], history["val_acc"][-1]],
+                 "Trainer.evaluate (agrees with the last val entry of the history)")
+
+
+def test_history_shape_scheduler_and_quiet_output(capsys):
+    x, y = blobs(20, seed=4)
+    model = mlp()
+    opt = SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, CrossEntropyLoss(), opt, scheduler=StepLR(opt, step_size=1, gamma=0.5))
+    seen = []
+    history = trainer.fit(batches(x, y, 16), epochs=3, progress=True, on_epoch_end=lambda e, r: seen.append(e))
+    expected = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert set(history) >= expected, f"Trainer.fit: history keys {sorted(history)}, expected {sorted(expected)}"
+    for key in expected:
+        assert len(history[key]) == 3, f"Trainer.fit: history[{key!r}] has {len(history[key])} entries, expected 3"
+    assert history["epoch"] == [1, 2, 3] and seen == [1, 2, 3], "Trainer.fit: epochs are numbered 1..epochs"
+    assert all(math.isnan(v) for v in history["val_loss"]), "Trainer.fit: val_loss is NaN without a val_loader"
+    assert all(0 <= a <= 1 for a in history["train_acc"]), f"Trainer.fit: train_acc {history['train_acc']}"
+    assert_close(history["lr"], [0.1, 0.05, 0.025], "Trainer.fit (lr per epoch, StepLR stepped once per epoch)")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out, "Trainer.fit: progress output to a non-terminal must be plain text"
+    assert out.count("epoch") >= 3, f"Trainer.fit: expected one summary line per epoch, got {out!r}"
+    trainer.fit(batches(x, y, 16), epochs=1, progress=False)
+    assert capsys.readouterr().out == "", "Trainer.fit(progress=False) must print nothing"
+
+
+def test_evaluate_is_side_effect_free():
+    x, y = blobs(10, seed=5)
+    model = mlp(dropout=0.5)
+    recorded = []  # does the last layer's output carry a graph? (it must not under no_grad)
+    model.append(lambda t: recorded.append(t.requires_grad) or t)
+    grads = {}
+    for name, p in model.named_parameters():
+        grads[name] = np.full(p.shape, 0.25, dtype=np.float32)
+        p.grad = Tensor(grads[name].copy())
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1))
+    model.train()
+    first = trainer.evaluate(batches(x, y, 8))
+    assert model.training, "Trainer.evaluate: the model must be back in training mode afterwards"
+    second = trainer.evaluate(batches(x, y, 8))
+    assert_close(first, second, "Trainer.evaluate (eval mode: Dropout off, so two runs agree)")
+    assert recorded and not any(recorded), "Trainer.evaluate: run the model under no_grad() (a graph was recorded)"
+    for name, p in model.named_parameters():
+        assert_close(p.grad, grads[name], f"Trainer.evaluate (must not touch {name}.grad)")
+    model.eval()  # expected values: the whole set at once, in eval mode
+    logits = model(Tensor(x))
+    want_loss = CrossEntropyLoss()(logits, Tensor(y)).item()
+    want_acc = float(np.mean(logits.data.argmax(axis=1) == y))
+    got = trainer.evaluate(batches(x, y, 8))
+    assert not model.training, "Trainer.evaluate: a model that was in eval mode must stay in eval mode"
+    assert_close(got, [want_loss, want_acc], "Trainer.evaluate (loss and accuracy over all batches)", [x])
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------
+def test_checkpoint_round_trip(tmp_path):
+    x, y = blobs(10, seed=6)
+    model = mlp(seed=2)
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    Trainer(model, CrossEntropyLoss(), opt).fit(batches(x, y), epochs=2, progress=False)
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(model, path, optimizer=opt, epoch=2, note="round trip")
+    assert path.is_file(), f"save_checkpoint: nothing written at {path}"
+    with np.load(path, allow_pickle=False) as z:  # plain arrays only: no pickle needed
+        names = set(z.files)
+        assert any(n.startswith("model.") for n in names), f"save_checkpoint: no model arrays in {sorted(names)}"
+    fresh = mlp(seed=99)
+    opt2 = SGD(fresh.parameters(), lr=0.05, momentum=0.9)
+    meta = load_checkpoint(fresh, path, optimizer=opt2)
+    for name, value in model.state_dict().items():
+        assert_close(fresh.state_dict()[name], value, f"load_checkpoint (parameter {name})")
+    assert meta.get("epoch") == 2 and meta.get("note") == "round trip", f"load_checkpoint: meta {meta}"
+    for p, q in zip(opt.parameters(), opt2.parameters()):
+        assert_close(opt2.state[q]["momentum_buffer"], opt.state[p]["momentum_buffer"],
+                     "load_checkpoint (optimizer momentum buffers)")
+    other = tmp_path / "weights.bin"  # saved at exactly the path given, whatever the suffix
+    save_checkpoint(model, other)
+    assert other.is_file(), "save_checkpoint: write to exactly the given path (np.savez adds .npz to names)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Early stopping
+# ---------------------------------------------------------------------------------------------
+def test_early_stopping_rule():
+    model = mlp()
+    stop = EarlyStopping(patience=2)
+    decisions, marks = [], {}
+    for epoch, val_loss in enumerate([1.0, 0.8, 0.9, 0.85, 0.7], start=1):
+        model.parameters()[0].data[...] = epoch  # tag the weights with the epoch
+        decisions.append(stop.step(val_loss, model, epoch))
+        marks[epoch] = weights(model)
+        if decisions[-1]:
+            break
+    assert decisions == [False, False, False, True], \
+        f"EarlyStopping.step: decisions {decisions} for losses 1.0, 0.8, 0.9, 0.85 with patience 2"
+    assert stop.best_epoch == 2 and stop.best_loss == 0.8, f"EarlyStopping.step: best {stop.best_epoch}"
+    stop.restore(model)
+    assert_close(model.parameters()[0].data, marks[2][next(iter(marks[2]))],
+                 "EarlyStopping.step (restore puts back the weights of the best epoch)")
+
+
+def test_fit_stops_early_and_restores_best(tmp_path):
+    x, y = blobs(40, seed=7)
+    y_wrong = (y + 1) % 3  # validation labels that disagree: val loss rises as training succeeds
+    model = mlp(seed=3)
+    snapshots = {}
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1, momentum=0.9))
+    history = trainer.fit(batches(x, y), epochs=30, val_loader=batches(x, y_wrong), early_stopping_patience=2,
+                          checkpoint_path=tmp_path / "best.npz", progress=False,
+                          on_epoch_end=lambda e, r: snapshots.__setitem__(e, weights(model)))
+    n = len(history["val_loss"])
+    best = int(np.argmin(history["val_loss"])) + 1
+    assert trainer.stopped_early and n < 30, f"Trainer.fit: did not stop early (ran {n} epochs)"
+    assert n == best + 2, f"Trainer.fit: stopped after {n} epochs; best was epoch {best}, patience 2"
+    for name, value in model.state_dict().items():
+        assert_close(value, snapshots[best][name], f"Trainer.fit (early stopping restores {name} of epoch {best})")
+    fresh = mlp(seed=4)
+    meta = load_checkpoint(fresh, tmp_path / "best.npz")
+    assert meta["epoch"] == best, f"Trainer.fit: the checkpoint holds epoch {meta['epoch']}, best was {best}"
+    for name, value in fresh.state_dict().items():
+        assert_close(value, snapshots[best][name], f"Trainer.fit (checkpoint of the best epoch, {name})")
+
+
+def test_fit_regression_without_accuracy():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = (x @ np.array([[1.5], [-2.0]], np.float32) + 0.5).astype(np.float32)
+    manual_seed(0)
+    model = Sequential(Linear(2, 1))
+    history = Trainer(model, MSELoss(), SGD(model.parameters(), lr=0.1)).fit(batches(x, y, 16), epochs=20,
+                                                                               progress=False)
+    assert math.isnan(history["train_acc"][0]), "Trainer.fit: regression has no accuracy (NaN)"
+    assert history["train_loss"][-1] < 1e-3, f"Trainer.fit: linear regression loss {history['train_loss'][-1]:.3g}"
