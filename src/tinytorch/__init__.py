@@ -19,9 +19,10 @@ _EXPORTS = {
     "activations": ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax"],
     "layers": ["Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten"],
     "losses": ["MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss"],
-    "dataloader": ["Dataset", "TensorDataset", "DataLoader", "random_split"],
-    "optimizers": ["SGD", "Adam", "AdamW", "clip_grad_norm_"],
-    "training": ["Trainer"],
+    "dataloader": ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split"],
+    "optimizers": ["SGD", "Adam", "AdamW", "clip_grad_norm_", "StepLR", "CosineAnnealingLR",
+                   "LinearWarmup", "WarmupCosine"],
+    "training": ["Trainer", "save_checkpoint", "load_checkpoint", "EarlyStopping"],
     "convolutions": ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "AdaptiveAvgPool2d"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

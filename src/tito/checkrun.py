@@ -167,6 +167,9 @@ def run_checks(m: Module, files: dict[str, Path | str], src: Sources | None = No
         env.update(TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
                    PYTHONDONTWRITEBYTECODE="1",
                    PYTHONPATH=os.pathsep.join([str(pkg.parent), *filter(None, [env.get("PYTHONPATH")])]))
+        # checks are small: one BLAS/OpenMP thread each, so parallel check runs don't oversubscribe
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        env.setdefault("OMP_NUM_THREADS", "1")
         env.pop("TITO_CHECK_TASK", None)
         if task:
             env["TITO_CHECK_TASK"] = task

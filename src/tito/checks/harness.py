@@ -99,7 +99,8 @@ def gradcheck(fn: Callable[..., Tensor], *inputs, name: str, wrt: Sequence[int] 
 
 def torch_or_skip():
     """The PyTorch module, or skip the test with a clear reason (it is an optional oracle)."""
-    return pytest.importorskip("torch", reason="PyTorch not installed (pip install -e '.[torch]')")
+    return pytest.importorskip("torch", reason="PyTorch not installed (pip install -e '.[torch]')",
+                               exc_type=ImportError)
 
 
 def torch_parity(fn_tt: Callable, fn_torch: Callable, *arrays, name: str, atol=1e-5, rtol=1e-4) -> None:
