@@ -1,0 +1,465 @@
+"""`tito milestone ...` (alias `tito milestones`): rerun ML history on your own code.
+
+Parses and prints only; everything it shows comes from tito.milestone_run and the registry.
+No prompts: every command behaves the same with and without a terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from tito import milestone_run as mr
+from tito import registry, ui
+from tito.errors import TitoError
+from tito.registry import Milestone, Part
+
+app = typer.Typer(help="Rerun the history of ML - perceptron to MLPerf - on your own tinytorch.",
+                  no_args_is_help=True)
+out = ui.console
+
+IdArg = Annotated[str, typer.Argument(help="Milestone id: 1, 01 or its name (e.g. perceptron).")]
+WorkspaceOpt = Annotated[Optional[Path], typer.Option(
+    "--workspace", "-w", help="The workspace folder (default: $TITO_WORKSPACE, or the current "
+                              "folder and its parents).")]
+ReferenceOpt = Annotated[bool, typer.Option(
+    "--reference", help="Run on the reference framework instead of your code (needs no workspace; "
+                        "records nothing).")]
+STATUS_STYLE = {mr.LOCKED: "[dim]🔒 LOCKED[/]", mr.READY: "[cyan]▶ READY TO RUN[/]",
+                mr.COMPLETE: "[green]✓ COMPLETE[/]"}
+
+
+def _view_state(workspace: Path | None):
+    """(completed modules, achievements, workspace or None): a fresh learner's view without one."""
+    try:
+        target = mr.resolve_target(False, workspace)
+    except TitoError:
+        if workspace:
+            raise
+        return set(), {}, None
+    return target.completed(), mr.achievements(target), target.ws
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+# ---------------------------------------------------------------------------------------------
+def _fmt(metric: str, value, op: str = "", target: float | None = None) -> str:
+    if value is None:
+        return "missing"
+    if op == "==" and target in (0, 1):
+        return "yes" if value else "no"
+    if "acc" in metric or metric == "loss_drop":
+        return f"{value * 100:.2f}%"
+    return f"{value:.4g}"
+
+
+def _target(c, target: float) -> str:
+    if c.op == "==" and target in (0, 1):
+        return "yes" if target else "no"
+    return f"{c.op} {_fmt(c.metric, target)}"
+
+
+def context_panel(ms: Milestone) -> Panel:
+    body = Group(Text(ms.people, style="bold"), Text(ms.context), Text(""),
+                 Text.from_markup(f"[bold]You will:[/] {ms.what}"))
+    return Panel(body, title=f"{ms.year} · Milestone {ms.id}: {ms.title}", border_style="cyan",
+                 expand=False)
+
+
+def results_table(outcome: mr.Outcome) -> Table:
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for col in ("", "victory condition", "measured", "target"):
+        table.add_column(col)
+    for r in outcome.results:
+        mark = "[green]✓[/]" if r.passed else "[red]✗[/]"
+        table.add_row(mark, r.condition.label, _fmt(r.condition.metric, r.value, r.condition.op,
+                                                     r.target), _target(r.condition, r.target))
+    return table
+
+
+def _fix_lines(target: mr.Target, culprits) -> list[str]:
+    if target.reference:
+        return [f"This is the reference framework: a failure here is a TinyTorch bug "
+                f"({', '.join(str(m) for m in culprits) or 'see above'}) - please report it."]
+    lines = []
+    for m in culprits:
+        lines.append(f"  module {m}: fix modules/{m.key}/{m.file_name}, check it with "
+                     f"`tito module test {m.id}`, re-export with `tito module complete {m.id}`")
+    return ["Likely culprit(s):", *lines] if lines else []
+
+
+def failure_panel(target: mr.Target, ms: Milestone, part: Part, o: mr.Outcome) -> Panel:
+    parts: list = []
+    if o.kind == "metrics":
+        parts.append(Text("Not achieved: these conditions failed (measured on your run):",
+                          style="bold red"))
+        for r in o.failed:
+            parts.append(Text(f"  ✗ {r.condition.label}: measured "
+                              f"{_fmt(r.condition.metric, r.value, r.condition.op, r.target)}, "
+                              f"target {_target(r.condition, r.target)}"))
+        for n in o.notes[:6]:
+            parts.append(Text(f"  · {n}", style="dim"))
+    elif o.kind == "error" and o.module and "No module named 'tinytorch." in o.message:
+        m = registry.get_module(o.module)
+        parts.append(Text(f"Module {m} is not in {'the' if target.reference else 'your'} "
+                          f"tinytorch package (it is not complete yet).", style="bold red"))
+    elif o.kind == "error":
+        where = f" in module {registry.get_module(o.module)}" if o.module else ""
+        parts.append(Text(f"Your code raised an exception{where}:", style="bold red"))
+        parts.append(Text(o.detail or o.message, style="red"))
+    elif o.kind == "nan":
+        parts.append(Text(f"Stopped early: {o.message}.", style="bold red"))
+        parts.append(Text("A NaN/inf loss usually comes from an unstable loss (log of 0, exp "
+                          "overflow), a wrong backward rule, or an optimizer step that explodes."))
+        parts += [Text(f"  · {n}", style="dim") for n in o.notes[:6]]
+    elif o.kind == "timeout":
+        parts.append(Text(f"Time limit: {o.message}.", style="bold red"))
+        parts.append(Text("Your code may be much slower than it should be (a Python loop where "
+                          "NumPy should work on whole arrays?). `--timeout SECONDS` raises the "
+                          "limit."))
+    elif o.kind == "data_error":
+        parts.append(Text(o.message, style="bold red"))
+        if o.detail:
+            parts.append(Text(o.detail))
+    else:
+        parts.append(Text(o.message, style="bold red"))
+        if o.detail:
+            parts.append(Text(o.detail, style="dim"))
+    if o.kind != "data_error":
+        parts += [Text(line) for line in _fix_lines(target, mr.likely_culprits(ms, part, o))]
+    parts.append(Text("Nothing was recorded.", style="bold"))
+    title = f"✗ Milestone {ms.id}" + (f" part {part.number}" if len(ms.parts) > 1 else "")
+    return Panel(Group(*parts), title=title, border_style="red", expand=False)
+
+
+def celebrate_panel(ms: Milestone, part: Part, metrics: dict, seconds: float, note: str,
+                    whole: bool = True) -> Panel:
+    """The success panel; `whole`: every part of the milestone is now done (else: 'PART n')."""
+    lines = [Text.from_markup(f"[bold green]{ms.year}: {ms.title}[/] - "
+                              + (f"part {part.number}, {part.name}" if len(ms.parts) > 1 else
+                                 "recreated"))]
+    for c in part.conditions:
+        v = metrics.get(c.metric)
+        if v is not None and not (c.op == "==" and c.target in (0, 1)):
+            lines.append(Text(f"  {c.label}: {_fmt(c.metric, v)}"))
+    lines.append(Text(f"  trained in {seconds:.1f} s", style="dim"))
+    lines.append(Text(note, style="bold"))
+    title = "🏆 MILESTONE ACHIEVED" if whole else f"🏆 PART {part.number} OF {len(ms.parts)} ACHIEVED"
+    return Panel(Group(*lines), title=title, border_style="green", expand=False)
+
+
+def _data_label(data: dict) -> str:
+    """' (on a non-official copy of mnist)' when a result was computed on inexact data."""
+    inexact = [name for name, prov in data.items() if not prov.get("exact", True)]
+    return f" (on a non-official copy of {', '.join(inexact)})" if inexact else ""
+
+
+class LiveView:
+    """Live progress: a rich bar on a terminal. Otherwise (a log, CI) a plain line when a stage
+    starts, at every quarter of the way, and at least every 15 s - never more than one per 2 s."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.live = out.is_terminal
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=out,
+                            disable=not self.live)
+        self.task = None
+        self.last = (None, 0.0, -1.0)  # (stage, time, fraction done) of the last line printed
+
+    def __enter__(self):
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.label, total=None, info="starting...")
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def progress(self, f: dict) -> None:
+        done = f.get("epoch", f.get("step"))
+        total = f.get("epochs", f.get("steps"))
+        info = "  ".join(s for s in (
+            str(f["stage"]) if "stage" in f else "",
+            f"loss {f['loss']:.4f}" if isinstance(f.get("loss"), (int, float)) else "",
+            f"acc {f['acc'] * 100:.1f}%" if isinstance(f.get("acc"), (int, float)) else "") if s)
+        if self.live:
+            self.bar.update(self.task, completed=done or 0, total=total, info=info)
+            return
+        now, stage = time.monotonic(), f.get("stage")
+        frac = done / total if done is not None and total else -1.0
+        since = now - self.last[1]
+        due = stage != self.last[0] or frac >= self.last[2] + 0.25 or since >= 15
+        if not due or since < 2:
+            return
+        self.last = (stage, now, frac)
+        left, count = "", ""
+        if done and total and f.get("elapsed"):
+            left = f"  ~{f['elapsed'] / done * (total - done):.0f} s left"
+        if done is not None:
+            unit = "epoch" if "epoch" in f else "step"
+            count = f"{unit} {done}" + (f"/{total}" if total else "") + "  "
+        out.print(f"  {count}{info}{left}")
+
+    def log(self, text: str) -> None:
+        out.print(f"  {text}")
+
+    def warning(self, text: str) -> None:
+        out.print(f"  [yellow]{text}[/]")
+
+
+# ---------------------------------------------------------------------------------------------
+# run / test
+# ---------------------------------------------------------------------------------------------
+def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, workspace,
+         celebrate: bool) -> bool:
+    """The shared body of `run` (celebrate and record) and `test` (neither). True if achieved."""
+    ms = registry.get_milestone(milestone)
+    target = mr.resolve_target(reference, workspace)
+    parts, notes = mr.plan(ms, target, part, skip_checks)
+    if skip_checks and not target.reference:
+        out.print("[yellow]Warning:[/] --skip-checks: prerequisites were not checked.")
+    for n in notes:
+        out.print(f"[dim]{n}[/]")
+    # (2) the learner's modules this run needs, imported one by one
+    needed = sorted({mid for p in parts for mid in ms.modules_for(p)})
+    modules = [registry.get_module(mid) for mid in needed]
+    imports = mr.check_imports(target, modules)
+    whose = "reference" if target.reference else "your"
+    out.print(f"[bold]Imports ({whose} tinytorch at {target.package}):[/]")
+    for r in imports:
+        mark = "[green]✓[/]" if r["ok"] else "[red]✗[/]"
+        out.print(f"  {mark} {r['module']}" + ("" if r["ok"] else f"  [red]{r['error']}[/]"))
+    broken = [r["module"] for r in imports if not r["ok"]]
+    if broken and not skip_checks:
+        m = broken[0]
+        raise TitoError(f"module {m} does not import: {imports[modules.index(m)]['error']}",
+                        f"fix modules/{m.key}/{m.file_name}, then `tito module complete {m.id}`")
+    # (3) the history
+    if celebrate:
+        out.print(context_panel(ms))
+    if target.reference and not target.records:
+        out.print("[dim]Reference run: nothing is recorded.[/]")
+    run_root = mr.new_run_dir(target, ms)
+    achieved = True
+    for p in parts:
+        variant = " (quick)" if quick else ""
+        out.print(f"\n[bold]Part {p.number}: {p.name}{variant}[/]")
+        out_dir = run_root / f"part{p.number}"
+        with LiveView(f"{ms.id}.{p.number}") as view:
+            outcome = mr.run_part(target, ms, p, quick, seed, out_dir, timeout, view)
+        mr.write_result(outcome)
+        if outcome.results:
+            out.print(results_table(outcome))
+        for name, prov in outcome.data.items():
+            if not prov.get("exact", True):
+                out.print(f"[yellow]Note:[/] {name} is not the official data ({prov.get('note')}); "
+                          "these results are labelled as such.")
+        if not outcome.achieved:
+            out.print(failure_panel(target, ms, p, outcome))
+            achieved = False
+        elif celebrate:
+            rec = mr.record(target, ms, p, outcome)
+            note = ("Recorded in .tito/milestones.json - achieved with YOUR code." if rec else
+                    "Achieved by the reference framework (not recorded)." if target.reference else
+                    "Quick run: not recorded (run it without --quick to claim it).")
+            done = mr.achievements(target).get(ms.id, {}) if rec else {}
+            whole = (all(str(q.number) in done for q in ms.parts) if rec
+                     else p.number == ms.parts[-1].number)
+            out.print(celebrate_panel(ms, p, outcome.metrics, outcome.seconds,
+                                      note + _data_label(outcome.data), whole))
+        else:
+            out.print(f"[green]✓ part {p.number}: every condition holds[/] "
+                      f"[dim]({outcome.seconds:.1f} s, nothing recorded)[/]")
+        names = [Path(f).name for f in outcome.plots] + ["metrics.json"]
+        out.print(f"Saved in {outcome.out_dir}/: {', '.join(names)}", soft_wrap=True, style="dim")
+        if not achieved:
+            break
+    if celebrate and target.ws is not None and not target.reference:
+        nxt = mr.next_step_text(target.completed(), mr.achievements(target))
+        out.print(f"[bold]Next:[/] {nxt}")
+    return achieved
+
+
+PartOpt = Annotated[Optional[str], typer.Option("--part", "-p",
+                                                help="Run only this part (1, 2, ...).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data, initial weights).")]
+TimeoutOpt = Annotated[Optional[float], typer.Option(
+    "--timeout", help="Time limit per part in seconds (default: the part's own limit).")]
+SkipOpt = Annotated[bool, typer.Option("--skip-checks", help="Run even if prerequisite modules "
+                                                             "are not complete.")]
+
+
+@app.command()
+def run(milestone: IdArg, skip_checks: SkipOpt = False,
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="A short rehearsal on less data, to a lower bar (never recorded).")
+        ] = False,
+        part: PartOpt = None, seed: SeedOpt = 0, reference: ReferenceOpt = False,
+        timeout: TimeoutOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Run a milestone on your code: check, train, measure every victory condition, record."""
+    try:
+        ok = _run(milestone, part=part, quick=quick, seed=seed, reference=reference,
+                  skip_checks=skip_checks, timeout=timeout, workspace=workspace, celebrate=True)
+    except KeyboardInterrupt:
+        out.print("\n[yellow]Interrupted:[/] the run was stopped. Nothing was recorded.")
+        raise typer.Exit(130)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def test(milestone: IdArg, full: Annotated[bool, typer.Option(
+             "--full", help="The full run instead of the quick variant.")] = False,
+         part: PartOpt = None, seed: SeedOpt = 0, reference: ReferenceOpt = False,
+         skip_checks: SkipOpt = False, timeout: TimeoutOpt = None,
+         workspace: WorkspaceOpt = None) -> None:
+    """Evaluate the victory conditions (quick variant by default); exit code 0 if all hold.
+
+    Never records and never celebrates: for scripts and CI.
+    """
+    try:
+        ok = _run(milestone, part=part, quick=not full, seed=seed, reference=reference,
+                  skip_checks=skip_checks, timeout=timeout, workspace=workspace, celebrate=False)
+    except KeyboardInterrupt:
+        out.print("\n[yellow]Interrupted.[/] Nothing was recorded.")
+        raise typer.Exit(130)
+    out.print("[green]PASS[/]" if ok else "[red]FAIL[/]")
+    if not ok:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# list / info / status / timeline / next / celebrate
+# ---------------------------------------------------------------------------------------------
+@app.command("list")
+def list_(simple: Annotated[bool, typer.Option("--simple", help="One plain line each.")] = False,
+          workspace: WorkspaceOpt = None) -> None:
+    """All six milestones: LOCKED / READY TO RUN / COMPLETE, and what unlocks each."""
+    done, ach, ws = _view_state(workspace)
+    rows = [(ms, mr.milestone_status(ms, done, ach), mr.unlock_note(ms, done, ach))
+            for ms in registry.MILESTONES]
+    if simple:
+        for ms, status, note in rows:
+            out.print(f"{ms.id} {ms.year} {ms.title} - {status} ({note})")
+        return
+    table = Table(title="Milestones" + ("" if ws else " (no workspace: a fresh learner's view)"),
+                  title_justify="left")
+    for col in ("id", "year", "milestone", "status", "parts / unlocks"):
+        table.add_column(col, no_wrap=col != "parts / unlocks")
+    for ms, status, note in rows:
+        table.add_row(ms.id, str(ms.year), ms.title, STATUS_STYLE[status], note)
+    out.print(table)
+    out.print("[dim]Run one: tito milestone run ID   (try any on the reference: --reference)[/]")
+
+
+@app.command()
+def info(milestone: IdArg, workspace: WorkspaceOpt = None) -> None:
+    """The history, what you will recreate, the modules it needs (✓/✗) and its conditions."""
+    ms = registry.get_milestone(milestone)
+    done, ach, _ = _view_state(workspace)
+    out.print(context_panel(ms))
+    for p in ms.parts:
+        ready = registry.part_runnable(ms, p, done)
+        head = f"[bold]Part {p.number}: {p.name}[/]  " + ("[cyan]ready[/]" if ready else
+                                                          "[dim]locked[/]")
+        if mr.part_achieved(ach, ms, p):
+            head += "  [green]✓ achieved[/]"
+        out.print(head)
+        mods = [registry.get_module(mid) for mid in ms.modules_for(p)]
+        out.print("  modules: " + "  ".join(
+            f"{'[green]✓[/]' if m.id in done else '[red]✗[/]'} {m}" for m in mods))
+        for c in p.conditions:
+            quick = (f" [dim](quick: {_target(c, c.quick_target)})[/]"
+                     if c.quick_target is not None else "")
+            out.print(f"  • {c.label}: {_target(c, c.target)}{quick}")
+    status = mr.milestone_status(ms, done, ach)
+    out.print(f"Status: {STATUS_STYLE[status]}")
+    if status == mr.LOCKED:
+        missing = registry.milestone_missing(ms, done)
+        out.print("Unlock it with: " + "; ".join(f"tito module complete {m.id}" for m in missing))
+
+
+@app.command()
+def status(detailed: Annotated[bool, typer.Option("--detailed", help="Every victory condition and "
+                                                  "the best recorded values.")] = False,
+           workspace: WorkspaceOpt = None) -> None:
+    """How many milestones you have achieved, what you can now do, and the next one."""
+    target = mr.resolve_target(False, workspace)
+    done, ach = target.completed(), mr.achievements(target)
+    states = {ms.id: mr.milestone_status(ms, done, ach) for ms in registry.MILESTONES}
+    n = sum(s == mr.COMPLETE for s in states.values())
+    total = len(registry.MILESTONES)
+    out.print(f"[bold]Milestones achieved: {n}/{total} ({100 * n / total:.0f}%)[/]"
+              + (" - what your framework has done:" if n else ""))
+    for ms in registry.MILESTONES:
+        if states[ms.id] == mr.COMPLETE:
+            out.print(f"  [green]✓[/] {ms.year} {ms.title} [dim]- {ms.what}[/]")
+    if detailed:
+        for ms in registry.MILESTONES:
+            best = mr.best_values(ms, ach)
+            out.print(f"\n[bold]{ms.id} {ms.title} ({ms.year})[/]  {STATUS_STYLE[states[ms.id]]}")
+            for p in ms.parts:
+                out.print(f"  part {p.number}: {p.name}")
+                for c in p.conditions:
+                    v = best.get((p.number, c.metric))
+                    shown = "-" if v is None else _fmt(c.metric, v, c.op, c.target)
+                    out.print(f"    • {c.label}: target {_target(c, c.target)}, best {shown}")
+    out.print(f"[bold]Next:[/] {mr.next_step_text(done, ach)}")
+
+
+@app.command()
+def timeline(horizontal: Annotated[bool, typer.Option("--horizontal", help="One line.")] = False,
+             workspace: WorkspaceOpt = None) -> None:
+    """The journey from 1958 to 2018, with where you are."""
+    done, ach, _ = _view_state(workspace)
+    mark = {mr.COMPLETE: "[green]✓[/]", mr.READY: "[cyan]▶[/]", mr.LOCKED: "[dim]🔒[/]"}
+    states = [(ms, mr.milestone_status(ms, done, ach)) for ms in registry.MILESTONES]
+    if horizontal:
+        out.print(" ── ".join(f"{mark[s]} {ms.year} {ms.title.removeprefix('The ')}"
+                              for ms, s in states))
+        return
+    first, last = registry.MILESTONES[0].year, registry.MILESTONES[-1].year
+    tree = Tree(f"[bold]The history of ML, {first} → {last}[/]")
+    for ms, s in states:
+        node = tree.add(f"{mark[s]} [bold]{ms.year}[/] {ms.title} [dim]- {ms.people}[/]")
+        node.add(f"[dim]{ms.what}[/]")
+    out.print(tree)
+
+
+@app.command("next")
+def next_(workspace: WorkspaceOpt = None) -> None:
+    """The next milestone, and what to do to get there."""
+    target = mr.resolve_target(False, workspace)
+    out.print(f"[bold]Next:[/] {mr.next_step_text(target.completed(), mr.achievements(target))}")
+
+
+@app.command()
+def celebrate(milestone: IdArg, workspace: WorkspaceOpt = None) -> None:
+    """Replay a recorded achievement with its numbers."""
+    ms = registry.get_milestone(milestone)
+    target = mr.resolve_target(False, workspace)
+    ach = mr.achievements(target).get(ms.id, {})
+    if not ach:
+        raise TitoError(f"milestone {ms.id} ({ms.title}) has not been achieved yet",
+                        f"run it on your code: tito milestone run {ms.id}")
+    out.print(context_panel(ms))
+    for p in ms.parts:
+        recs = ach.get(str(p.number))
+        if not recs:
+            out.print(f"[dim]Part {p.number} ({p.name}): not achieved yet[/]")
+            continue
+        rec = recs[-1]
+        note = f"Recorded {rec.get('recorded_at', '?')} (seed {rec.get('seed')}), with YOUR code."
+        note += _data_label(rec.get("data") or {})
+        whole = all(str(q.number) in ach for q in ms.parts)
+        out.print(celebrate_panel(ms, p, rec.get("metrics", {}), rec.get("duration_s", 0.0), note,
+                                  whole))
