@@ -17,7 +17,7 @@ from tito.workspace import Sources
 
 pytestmark = pytest.mark.slow
 BUILT = registry.built_modules()
-BUG = ("out = x @ self.weight.T", "out = x @ self.weight")  # a transposed weight in Linear.forward
+BUG = ("@ self.weight.data.T", "@ self.weight.data")  # a transposed weight in Linear.forward
 
 
 def _progress(ws_root):
