@@ -298,15 +298,15 @@ MILESTONES: tuple[Milestone, ...] = (
         _ids(1, 9),
         (
             Part(1, "LeNet-5 on MNIST", (), "tito.milestones.m04_cnn", "lenet", (
-                Condition("test_acc", ">=", 0.99, "at least 99.0% MNIST test accuracy",
+                Condition("test_acc", ">=", 0.99, "MNIST test accuracy (99.0%; --quick: 90%)",
                           quick_target=0.90),
                 *_trains(),
-            )),
+            ), limit_s=900, quick_limit_s=300),
             Part(2, "A CNN on CIFAR-10", (), "tito.milestones.m04_cnn", "cifar", (
-                Condition("test_acc", ">=", 0.75, "at least 75% CIFAR-10 test accuracy",
+                Condition("test_acc", ">=", 0.75, "CIFAR-10 test accuracy (75%; --quick: 30%)",
                           quick_target=0.30),
                 *_trains(),
-            )),
+            ), limit_s=2700, quick_limit_s=300),
         ),
     ),
     Milestone(
