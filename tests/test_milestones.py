@@ -7,7 +7,6 @@ replacement), and `tito(...)` runs the real CLI in-process.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 import tinytorch
+from helpers_course import run_cli
 from tito import registry, state
 from tito.milestones.common import NonFiniteLoss, RunContext, TrainingWitness, merge_witness_metrics
 from tito.milestones.runner import trim_traceback
@@ -62,23 +62,8 @@ def make_ws(root: Path, modules=(), inject: dict | None = None) -> Workspace:
 
 def tito(*args: str, cwd: Path | None = None) -> tuple[int, str]:
     """Run `tito ARGS` in-process through cli.main; returns (exit code, stdout + stderr)."""
-    from tito import cli, ui
-
-    old_argv, old_cwd, old_width = sys.argv, os.getcwd(), ui.console._width
-    buf = io.StringIO()
-    sys.argv, ui.console.width = ["tito", *args], 200
-    code = 0
-    try:
-        if cwd:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            cli.main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv, ui.console._width = old_argv, old_width
-        os.chdir(old_cwd)
-    return code, buf.getvalue()
+    code, out, err = run_cli(list(args), cwd=cwd)
+    return code, out + err
 
 
 def achievements(ws: Workspace) -> dict:
