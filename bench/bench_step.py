@@ -281,4 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bench_step", sys.modules[__name__])  # bench_conv extends THIS module
+    import bench_conv  # noqa: E402,F401  (adds the lenet and cifar models to MODELS)
+
     main()
