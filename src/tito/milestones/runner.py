@@ -30,8 +30,6 @@ from pathlib import Path
 from tito import registry
 from tito.milestones.common import NonFiniteLoss, RunContext, dumps, seed_all
 
-_SUPPORT = {"__init__.py", "datasets.py", "transforms.py"}  # in the package, not learner modules
-
 
 # ---------------------------------------------------------------------------------------------
 # Tracebacks trimmed to the learner's files
