@@ -289,14 +289,7 @@ def _tinytorch(name):
         loss_fn, opt = CrossEntropyLoss(), SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         xb, yb = Tensor(x), Tensor(y)
 
-        def step() -> float:
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return loss.item()
-
-        return step
+        return bench_step.training_step(model, loss_fn, opt, xb, yb)
 
     return build
 
@@ -326,14 +319,7 @@ def _torch(name):
         opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         xb, yb = torch.from_numpy(x), torch.from_numpy(y)
 
-        def step() -> float:
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return loss.item()
-
-        return step
+        return bench_step.training_step(model, loss_fn, opt, xb, yb)
 
     return build
 

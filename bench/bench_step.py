@@ -64,6 +64,19 @@ def mlp_setup(batch: int, seed: int):
     return layers, x, y
 
 
+def training_step(model, loss_fn, opt, xb, yb) -> Step:
+    """One step on a fixed batch: the same four calls in tinytorch and in PyTorch."""
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
 def mlp_tinytorch(batch: int, seed: int) -> Step:
     from tinytorch.activations import ReLU
     from tinytorch.layers import Linear, Sequential
@@ -78,14 +91,7 @@ def mlp_tinytorch(batch: int, seed: int) -> Step:
     loss_fn, opt = CrossEntropyLoss(), SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     xb, yb = Tensor(x), Tensor(y)
 
-    def step() -> float:
-        opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, loss_fn, opt, xb, yb)
 
 
 def mlp_numpy(batch: int, seed: int) -> Step:
@@ -146,14 +152,7 @@ def mlp_torch(batch: int, seed: int) -> Step:
     loss_fn, opt = torch.nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     xb, yb = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step() -> float:
-        opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return training_step(model, loss_fn, opt, xb, yb)
 
 
 MODELS: dict[str, dict[str, Builder]] = {
