@@ -18,6 +18,21 @@ import pytest
 from tinytorch.tensor import Tensor
 
 
+# matmul operand shapes every check of matmul covers: 2-D, batched, broadcast batches, 1-D operands
+MATMUL_SHAPES = {
+    "2d": ((3, 4), (4, 5)),
+    "batched": ((2, 3, 4), (2, 4, 5)),
+    "batch_times_matrix": ((2, 3, 4), (4, 5)),
+    "matrix_times_batch": ((3, 4), (2, 4, 5)),
+    "broadcast_batch": ((2, 1, 3, 4), (3, 4, 2)),
+    "vec_vec": ((4,), (4,)),
+    "vec_mat": ((4,), (4, 3)),
+    "mat_vec": ((3, 4), (4,)),
+    "vec_batch": ((4,), (2, 4, 3)),
+    "batch_vec": ((2, 3, 4), (4,)),
+}
+
+
 def _describe(arrays: Sequence[np.ndarray]) -> str:
     parts = []
     for a in arrays:

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinytorch.tensor import (Tensor, arange, full, manual_seed, ones, ones_like, rand, randn, tensor,
                               zeros, zeros_like)
-from tito.checks.harness import assert_close
+from tito.checks.harness import MATMUL_SHAPES, assert_close
 
 SETTINGS = settings(deadline=None, derandomize=True, max_examples=25, database=None)
 
@@ -198,18 +198,6 @@ def test_Tensor_int_tensor_arithmetic():
 # ---------------------------------------------------------------------------------------------
 # Matrix multiply
 # ---------------------------------------------------------------------------------------------
-MATMUL_SHAPES = {
-    "2d": ((3, 4), (4, 5)),
-    "batched": ((2, 3, 4), (2, 4, 5)),
-    "batch_times_matrix": ((2, 3, 4), (4, 5)),
-    "matrix_times_batch": ((3, 4), (2, 4, 5)),
-    "broadcast_batch": ((2, 1, 3, 4), (3, 4, 2)),
-    "vec_vec": ((4,), (4,)),
-    "vec_mat": ((4,), (4, 3)),
-    "mat_vec": ((3, 4), (4,)),
-    "vec_batch": ((4,), (2, 4, 3)),
-    "batch_vec": ((2, 3, 4), (4,)),
-}
 
 
 @pytest.mark.task("Tensor.matmul")

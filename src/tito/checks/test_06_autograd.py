@@ -27,7 +27,7 @@ from tinytorch.activations import gelu, leaky_relu, log_softmax, relu, sigmoid, 
 from tinytorch.autograd import BACKWARD, topological_order, unbroadcast
 from tinytorch.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from tinytorch.tensor import Tensor, is_grad_enabled, no_grad
-from tito.checks.harness import assert_close, gradcheck, torch_or_skip, torch_parity
+from tito.checks.harness import MATMUL_SHAPES, assert_close, gradcheck, torch_or_skip, torch_parity
 
 SETTINGS = settings(deadline=None, derandomize=True, max_examples=12, database=None)
 
@@ -114,18 +114,6 @@ case("pow", "sqrt_as_pow", lambda a: a ** 0.5, pos(4))
 case("neg", "matrix", lambda a: -a, r(2, 3))
 case("neg", "0d", lambda a: -a, r())
 
-MATMUL_SHAPES = {
-    "2d": ((3, 4), (4, 5)),
-    "batched": ((2, 3, 4), (2, 4, 5)),
-    "batch_times_matrix": ((2, 3, 4), (4, 5)),
-    "matrix_times_batch": ((3, 4), (2, 4, 5)),
-    "broadcast_batch": ((2, 1, 3, 4), (3, 4, 2)),
-    "vec_vec": ((4,), (4,)),
-    "vec_mat": ((4,), (4, 3)),
-    "mat_vec": ((3, 4), (4,)),
-    "vec_batch": ((4,), (2, 4, 3)),
-    "batch_vec": ((2, 3, 4), (4,)),
-}
 for _label, (_sa, _sb) in MATMUL_SHAPES.items():
     case("matmul", _label, lambda a, b: a @ b, r(*_sa), r(*_sb, seed=1))
 
