@@ -35,6 +35,10 @@ from typing import Callable
 
 import numpy as np
 
+import tinytorch_reference
+
+tinytorch_reference.activate()  # the reference framework is `tinytorch` here
+
 Step = Callable[[], float]
 Builder = Callable[[int, int], Step]
 IMPLS = ("tinytorch", "numpy", "torch")

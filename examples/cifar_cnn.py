@@ -25,6 +25,10 @@ import warnings
 
 import numpy as np
 
+import tinytorch_reference
+
+tinytorch_reference.activate()  # the reference framework is `tinytorch` here
+
 from tinytorch.activations import ReLU
 from tinytorch.convolutions import AdaptiveAvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from tinytorch.datasets import last_provenance, load_cifar10, load_cifar10_exact_test

@@ -20,6 +20,10 @@ import time
 
 import numpy as np
 
+import tinytorch_reference
+
+tinytorch_reference.activate()  # the reference framework is `tinytorch` here
+
 from tinytorch.activations import ReLU
 from tinytorch.convolutions import Conv2d, MaxPool2d
 from tinytorch.datasets import load_mnist

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+import tinytorch_reference
+
+tinytorch_reference.activate()  # the reference framework is `tinytorch` here
+
 from tinytorch.activations import ReLU
 from tinytorch.dataloader import DataLoader, TensorDataset
 from tinytorch.datasets import load_mnist

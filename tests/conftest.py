@@ -1,9 +1,13 @@
-"""Maintainer-test setup: the offline data sets and a deterministic hypothesis profile."""
+"""Maintainer-test setup: the reference as `tinytorch`, the offline data sets, a deterministic\nhypothesis profile."""
 
 import os
 from pathlib import Path
 
 from hypothesis import settings
+
+import tinytorch_reference
+
+tinytorch_reference.activate()  # in these tests `import tinytorch` is the reference
 
 # CI and these machines keep offline copies of the real data sets beside the repo.
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -1,8 +1,11 @@
 """Workspaces on a fake course: init, discovery, solutions, backups, status, staging."""
 
+from pathlib import Path
+
 import pytest
 from helpers_course import make_fake_sources, solve
 
+import tinytorch_reference
 from tito import checkrun, course, registry
 from tito.errors import TitoError
 from tito.workspace import (Sources, Workspace, find_workspace, init_workspace, list_backups, reset,
@@ -119,21 +122,26 @@ def test_installed_sources_exist():
 
 
 def test_sources_from_an_installed_layout_not_the_cwd(tmp_path):
-    """Installed (not editable) as site/tito + site/tinytorch, run from a workspace root whose
-    own tinytorch/ is first on sys.path: the reference must still be site/tinytorch."""
+    """Installed (not editable) as site/tito + site/tinytorch_reference/tinytorch, run from a
+    workspace root whose own tinytorch/ is first on sys.path: the reference must still be the
+    installed one, and a plain `import tinytorch` there the workspace's."""
     import shutil
     import subprocess
     import sys
 
     site = tmp_path / "site"
     real = Sources.installed()
-    shutil.copytree(real.reference, site / "tinytorch", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(real.reference, site / "tinytorch_reference" / "tinytorch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(Path(tinytorch_reference.__file__), site / "tinytorch_reference" / "__init__.py")
     shutil.copytree(real.lessons.parent, site / "tito", ignore=shutil.ignore_patterns("__pycache__"))
     ws_root = tmp_path / "ws"
     (ws_root / "tinytorch").mkdir(parents=True)
     (ws_root / "tinytorch" / "__init__.py").write_text("")
     code = ("import sys; sys.path.insert(0, ''); from tito.workspace import Sources; s = Sources.installed(); "
-            "print(s.reference); print(s.lessons.is_dir(), s.checks.is_dir())")
+            "print(s.reference); print(s.lessons.is_dir(), s.checks.is_dir()); "
+            "import tinytorch; print(tinytorch.__file__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ws_root, capture_output=True, text=True,
                          env={"PYTHONPATH": str(site), "PATH": ""}, check=True).stdout.split()
-    assert out == [str((site / "tinytorch").resolve()), "True", "True"]
+    assert out == [str((site / "tinytorch_reference" / "tinytorch").resolve()), "True", "True",
+                   str((ws_root / "tinytorch" / "__init__.py").resolve())]

@@ -16,7 +16,6 @@ importing `tinytorch` submodules into this process), so a plain `pip install .` 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import time
@@ -45,18 +44,19 @@ class Sources:
 
     @staticmethod
     def installed() -> "Sources":
-        """The reference `tinytorch` installed with this `tito` (one distribution: siblings).
+        """The reference framework installed with this `tito` (as `tinytorch_reference`).
 
-        Deliberately not the first `tinytorch` on sys.path: run from a workspace root (e.g.
-        `python -m tito ...`), that would be the learner's own package.
+        Never the first `tinytorch` on sys.path: in a learner's environment that is their own
+        workspace package. The reference is located without being imported.
         """
+        import importlib.util
+
         tito_dir = Path(__file__).resolve().parent
-        reference = tito_dir.parent / "tinytorch"
-        if not (reference / "__init__.py").exists():  # unusual layouts: ask the import system
-            spec = importlib.util.find_spec("tinytorch")  # locates it without importing it
-            if spec is None or not spec.submodule_search_locations:
-                raise TitoError("the tinytorch package is not installed", "pip install tinytorch")
-            reference = Path(list(spec.submodule_search_locations)[0]).resolve()
+        spec = importlib.util.find_spec("tinytorch_reference.tinytorch")
+        if spec is None or not spec.submodule_search_locations:
+            raise TitoError("the reference framework (tinytorch_reference) is not installed",
+                            "reinstall: pip install tinytorch")
+        reference = Path(list(spec.submodule_search_locations)[0]).resolve()
         return Sources(reference, tito_dir / "lessons", tito_dir / "checks")
 
     def reference_file(self, m: Module) -> Path:
