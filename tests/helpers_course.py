@@ -28,8 +28,8 @@ MODULE = '''# %% [markdown]
 
 def value(x):
     """x plus the module number."""
-    ### BEGIN SOLUTION
     # HINT: add {n}
+    ### BEGIN SOLUTION
     return x + {n}
     ### END SOLUTION
 

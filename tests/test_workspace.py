@@ -27,7 +27,7 @@ def test_init_layout(ws, src):
     for m in built:
         text = ws.working_file(m).read_text()
         assert text == src.stripped_text(m) and "BEGIN SOLUTION" not in text
-        assert f'raise NotImplementedError("{m.key}: value")' in text
+        assert "# YOUR CODE HERE\n    raise NotImplementedError()" in text
         assert (ws.module_dir(m) / "ABOUT.md").read_text().startswith(f"# {m.id}")
     assert not (ws.root / "modules" / "10_tokenization").exists()  # coming: no folder
     # the learner's package holds support files only - no module until it is exported

@@ -120,9 +120,9 @@ def im2col(xp: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
     """
     n, hp, wp, c = xp.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    ### BEGIN SOLUTION
     # HINT: sliding_window_view over axes (1, 2) gives (N, Hp-kh+1, Wp-kw+1, C, kh, kw) without
     # HINT: copying; keep every stride-th window, move C last, and reshape (this is the one copy).
+    ### BEGIN SOLUTION
     win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]  # (N, Ho, Wo, C, kh, kw)
     cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # (N Ho Wo, kh kw C)
     ### END SOLUTION

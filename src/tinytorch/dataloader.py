@@ -66,9 +66,9 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        ### BEGIN SOLUTION
         # HINT: store the converted arrays (_as_array) in self.arrays: the DataLoader's fast
         # HINT: path reads it; all must have the same first dimension (else ValueError)
+        ### BEGIN SOLUTION
         self.arrays = tuple(_as_array(a) for a in arrays)
         lengths = [len(a) if a.ndim else -1 for a in self.arrays]
         if any(n != lengths[0] for n in lengths) or lengths[0] < 0:
@@ -117,9 +117,9 @@ def random_split(dataset: Dataset, lengths: Sequence, generator=None, seed: int 
     the first subsets, as in PyTorch.
     """
     n = len(dataset)
-    ### BEGIN SOLUTION
     # HINT: fractions summing to 1 -> floor(f * n) each, the remainder one by one to the first parts;
     # HINT: then cut one permutation (from the generator) into consecutive pieces: Subset(dataset, idx)
+    ### BEGIN SOLUTION
     lengths = list(lengths)
     if lengths and all(0 <= f <= 1 for f in lengths) and abs(sum(lengths) - 1) < 1e-6 and sum(lengths) != n:
         sizes = [int(np.floor(f * n)) for f in lengths]
@@ -151,8 +151,8 @@ def _to_tensor(batch: np.ndarray) -> Tensor:
 
 def default_collate(samples: list):
     """A list of samples -> one batch: tuples are collated field by field into Tensors."""
-    ### BEGIN SOLUTION
     # HINT: tuples: collate each field separately; otherwise np.stack the samples -> _to_tensor
+    ### BEGIN SOLUTION
     first = samples[0]
     if isinstance(first, (tuple, list)):
         return tuple(default_collate([s[i] for s in samples]) for i in range(len(first)))
@@ -198,8 +198,8 @@ class DataLoader:
         self.generator = _generator(generator, seed)
 
     def __len__(self) -> int:
-        ### BEGIN SOLUTION
         # HINT: ceil(n / batch_size), or floor(n / batch_size) with drop_last
+        ### BEGIN SOLUTION
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)  # floor or ceil
         ### END SOLUTION
@@ -207,8 +207,8 @@ class DataLoader:
     def _order(self) -> np.ndarray:
         """This epoch's sample order."""
         n = len(self.dataset)
-        ### BEGIN SOLUTION
         # HINT: np.arange(n) in order, or a permutation from self.generator (None: default_generator())
+        ### BEGIN SOLUTION
         if not self.shuffle:
             return np.arange(n)
         return (self.generator or default_generator()).permutation(n)
@@ -217,10 +217,10 @@ class DataLoader:
     def __iter__(self) -> Iterator:
         order = self._order()
         source = _array_source(self.dataset)
-        ### BEGIN SOLUTION
         # HINT: cut `order` into slices of batch_size (len(self) of them). With a `source`
         # HINT: (arrays, index_map) index every array at once: a[rows]; else
         # HINT: default_collate([self.dataset[i] for i in idx])
+        ### BEGIN SOLUTION
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start:start + self.batch_size]  # (B,) sample indices
             if source is not None:  # fast path: one fancy index per array

@@ -87,8 +87,8 @@ class Module:
     # --- finding the parts ------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, object]]:
         """(name, layer) for each direct sub-layer: attributes that are Modules or activations."""
-        ### BEGIN SOLUTION
         # HINT: vars(self) is the dict of attributes, in assignment order; skip repeats
+        ### BEGIN SOLUTION
         seen: set[int] = set()
         for name, value in vars(self).items():  # insertion order = assignment order
             if isinstance(value, (Module, Activation)) and id(value) not in seen:
@@ -98,9 +98,9 @@ class Module:
 
     def named_modules(self, prefix: str = "", _seen: set | None = None) -> Iterator[tuple[str, object]]:
         """This module and every layer below it, depth first, each once: ("", self), ("fc1", ...)."""
-        ### BEGIN SOLUTION
         # HINT: yield (prefix, self), then recurse into the children that are Modules;
         # HINT: a set of ids makes a module that appears twice count once
+        ### BEGIN SOLUTION
         seen = set() if _seen is None else _seen
         if id(self) in seen:
             return
@@ -118,8 +118,8 @@ class Module:
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """("fc1.weight", Parameter) for every Parameter in the tree, a shared one only once: each
         module's own parameters first, then its children's, depth first (the order torch uses)."""
-        ### BEGIN SOLUTION
         # HINT: for each Module of self.named_modules(), look in vars(module) for Parameters
+        ### BEGIN SOLUTION
         seen: set[int] = set()
         for path, module in self.named_modules():
             if not isinstance(module, Module):
@@ -158,8 +158,8 @@ class Module:
     # --- modes and gradients ----------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set `.training` on this module and every module below it (Dropout reads it)."""
-        ### BEGIN SOLUTION
         # HINT: set .training on every Module in self.modules(), then return self
+        ### BEGIN SOLUTION
         for module in self.modules():
             if isinstance(module, Module):
                 module.training = bool(mode)
@@ -171,8 +171,8 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of the last backward pass (set them to None, as torch does)."""
-        ### BEGIN SOLUTION
         # HINT: p.grad = None for every parameter (or zero it in place if not set_to_none)
+        ### BEGIN SOLUTION
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
@@ -183,8 +183,8 @@ class Module:
     # --- saving and loading -----------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """{name: a copy of the array} for every parameter, then every buffer."""
-        ### BEGIN SOLUTION
         # HINT: copies (p.data.copy()) keyed by the names of named_parameters() and named_buffers()
+        ### BEGIN SOLUTION
         state = {name: p.data.copy() for name, p in self.named_parameters()}
         state.update((name, b.data.copy()) for name, b in self.named_buffers())
         return state
@@ -197,9 +197,9 @@ class Module:
         Raises RuntimeError, before changing anything, if a shape differs, or (strict) if a key
         is missing or unexpected.
         """
-        ### BEGIN SOLUTION
         # HINT: first collect every missing/unexpected key and shape mismatch and raise;
         # HINT: only then write in place: target.data[...] = value
+        ### BEGIN SOLUTION
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
         missing = [k for k in own if k not in state]
@@ -253,9 +253,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        ### BEGIN SOLUTION
         # HINT: k = 1/sqrt(in_features); default_generator().uniform(-k, k, size=...);
         # HINT: weight (out_features, in_features) and bias (out_features,): float32 Parameters
+        ### BEGIN SOLUTION
         k = 1.0 / np.sqrt(in_features) if in_features > 0 else 0.0
         g = default_generator()
         w = g.uniform(-k, k, size=(out_features, in_features))  # (out, in)
@@ -267,8 +267,8 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear.forward: expected an input of shape (..., {self.in_features}), "
                              f"got {x.shape}")
-        ### BEGIN SOLUTION
         # HINT: y = x @ W.T + b on the arrays (x.data, self.weight.data, ...); bias may be None
+        ### BEGIN SOLUTION
         lead = x.shape[:-1]
         data = x.data.reshape(-1, self.in_features) @ self.weight.data.T  # (N, in) @ (in, out) -> (N, out)
         if self.bias is not None:
@@ -297,8 +297,8 @@ class Sequential(Module):
         return ((str(i), layer) for i, layer in enumerate(self._layers))
 
     def forward(self, x: Tensor) -> Tensor:
-        ### BEGIN SOLUTION
         # HINT: the output of each layer is the input of the next
+        ### BEGIN SOLUTION
         for layer in self._layers:
             x = layer(x)
         return x
@@ -331,9 +331,9 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
-        ### BEGIN SOLUTION
         # HINT: the identity in eval mode (or p == 0); otherwise keep each element with probability 1 - p
         # HINT: (mask from default_generator().random(x.shape)) and scale the kept ones by 1/(1-p): x * mask
+        ### BEGIN SOLUTION
         if not self.training or self.p == 0.0:
             return x
         keep = default_generator().random(x.shape, dtype=np.float32) >= self.p  # (same shape as x)
@@ -354,8 +354,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        ### BEGIN SOLUTION
         # HINT: Tensor.flatten does the work
+        ### BEGIN SOLUTION
         return x.flatten(self.start_dim, self.end_dim)
         ### END SOLUTION
 

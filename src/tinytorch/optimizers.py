@@ -140,9 +140,9 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, mu, damp, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
             for p, g in _grads(group):
-                ### BEGIN SOLUTION
                 # HINT: never write into p.grad; the momentum buffer starts as a COPY of g
                 # HINT: (state["momentum_buffer"]); update p.data in place (p.data -= ...)
+                ### BEGIN SOLUTION
                 if wd:
                     g = g + wd * p.data  # a new array: never write into p.grad
                 if mu:
@@ -185,9 +185,9 @@ class Adam(Optimizer):
                 state = self.state.setdefault(p, {})
                 if not state:
                     state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
-                ### BEGIN SOLUTION
                 # HINT: update m and v in place (m *= b1; m += ...), then
                 # HINT: p.data -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+                ### BEGIN SOLUTION
                 state["step"] += 1
                 t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
                 tmp = np.empty_like(p.data)  # one scratch array, reused below
@@ -334,8 +334,8 @@ def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float, norm_typ
     grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    ### BEGIN SOLUTION
     # HINT: one norm over ALL the gradients together; scale them in place (g *= coef), only if coef < 1
+    ### BEGIN SOLUTION
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(g))) for g in grads)
     elif norm_type == 2:

@@ -188,8 +188,12 @@ class Tensor:
         try:
             autograd.backward(self, grad)
         except NotImplementedError as e:
+            tb = e.__traceback__
+            while tb.tb_next is not None:  # the innermost frame: the unfinished function
+                tb = tb.tb_next
+            where = str(e) or getattr(tb.tb_frame.f_code, "co_qualname", tb.tb_frame.f_code.co_name)
             raise RuntimeError(
-                f"backward() hit an unfinished part of module 06 (autograd): {e}. "
+                f"backward() hit an unfinished part of module 06 (autograd): {where}. "
                 "Finish it and run `tito module complete 06`"
             ) from e
 

@@ -54,8 +54,8 @@ def correct_count(output, targets) -> int | None:
     y = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if out.ndim != 2 or y.shape != (out.shape[0],) or y.dtype.kind not in "iu":
         return None
-    ### BEGIN SOLUTION
     # HINT: one vectorised comparison, no Python loop over the rows
+    ### BEGIN SOLUTION
     return int(np.count_nonzero(out.argmax(axis=1) == y))
     ### END SOLUTION
 
@@ -75,9 +75,9 @@ def save_checkpoint(model, path, optimizer=None, **meta) -> Path:
         if np.asarray(value).dtype == object:
             raise TypeError(f"save_checkpoint: meta {key}={value!r} is not a number, string or array "
                             "(it would need pickle)")
-    ### BEGIN SOLUTION
     # HINT: names "model.<param>", "optimizer.<key>", "meta.<key>"; np.savez into a temporary file
     # HINT: in the same folder, then os.replace it onto `path` (atomic)
+    ### BEGIN SOLUTION
     arrays = {f"model.{k}": v for k, v in _arrays(model.state_dict()).items()}
     if optimizer is not None:
         arrays.update({f"optimizer.{k}": v for k, v in _arrays(optimizer.state_dict()).items()})
@@ -98,8 +98,8 @@ def save_checkpoint(model, path, optimizer=None, **meta) -> Path:
 def load_checkpoint(model, path, optimizer=None) -> dict:
     """Load a checkpoint written by save_checkpoint into `model` (and `optimizer`); return its meta
     as {key: Python number or string}."""
-    ### BEGIN SOLUTION
     # HINT: np.load(path, allow_pickle=False); split each key at its first "." into (part, name)
+    ### BEGIN SOLUTION
     with np.load(Path(path), allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     parts = {"model": {}, "optimizer": {}, "meta": {}}
@@ -127,8 +127,8 @@ class EarlyStopping:
 
     def step(self, val_loss: float, model, epoch: int) -> bool:
         """Record one epoch's validation loss; True when training should stop."""
-        ### BEGIN SOLUTION
         # HINT: an improvement resets the count and keeps a COPY of model.state_dict()
+        ### BEGIN SOLUTION
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
             self.best_state = {k: np.array(v, copy=True) for k, v in _arrays(model.state_dict()).items()}
@@ -223,8 +223,8 @@ class Trainer:
 
     def train_step(self, x: Tensor, y: Tensor) -> tuple[float, int | None]:
         """One optimisation step on a batch; returns (the batch's loss, #correct or None)."""
-        ### BEGIN SOLUTION
         # HINT: zero_grad, forward, loss, backward, (clip), step - in that order
+        ### BEGIN SOLUTION
         self.optimizer.zero_grad()
         out = self.model(x)  # (N, C)
         loss = self.loss_fn(out, y)  # scalar
@@ -238,8 +238,8 @@ class Trainer:
     def evaluate(self, loader) -> tuple[float, float]:
         """(mean loss, accuracy) over `loader` with the model in eval mode and no graph recorded.
         The model's train/eval mode is restored afterwards and no gradient is touched."""
-        ### BEGIN SOLUTION
         # HINT: model.eval() switches Dropout off; no_grad() stops graph recording
+        ### BEGIN SOLUTION
         was_training = self.model.training
         self.model.eval()
         total, correct, seen, scored = 0.0, 0, 0, 0

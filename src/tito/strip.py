@@ -1,21 +1,25 @@
 """Solution stripping: the reference module -> the learner's file.
 
-A reference module marks each piece of the answer with nbgrader's markers, inside a function body:
+A reference module marks each piece of the answer with nbgrader's markers, inside a function body,
+with the hints for the learner just above the region:
 
     def forward(self, x):
-        ### BEGIN SOLUTION
         # HINT: x @ W.T + b
+        ### BEGIN SOLUTION
         return x @ self.weight.T + self.bias
         ### END SOLUTION
 
-Stripping replaces every such region with its `# HINT:` lines and one line that fails loudly:
+Stripping replaces every region, markers included, with exactly what nbgrader's
+`generate_assignment` puts there (its default `ClearSolutions.code_stub`), at the marker's indent:
 
     def forward(self, x):
         # HINT: x @ W.T + b
-        raise NotImplementedError("03_layers: Linear.forward")
+        # YOUR CODE HERE
+        raise NotImplementedError()
 
-The label names the module and the qualified function, so a failing check says exactly what to
-write. Everything outside the regions (jupytext `# %%` cells included) is left byte for byte.
+so the file tito gives a learner and the notebook nbgrader releases are the same, hints kept.
+Everything outside the regions (jupytext `# %%` cells included) is left byte for byte. A failing
+check names the function from the stub's traceback frame (see tito/checks/conftest.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tito.errors import TitoError
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")  # nbgrader's default code stub
 _MARKER_LIKE = re.compile(r"#+\s*(BEGIN|END)\s+SOLUTION", re.IGNORECASE)
 
 
@@ -43,7 +48,7 @@ class Region:
     end: int
     indent: str
     qualname: str
-    hints: tuple[str, ...]
+    hints: tuple[str, ...]  # `# HINT` lines inside the region: dropped by nbgrader, so a problem
     body: tuple[str, ...]  # the solution lines between the markers (hints excluded)
 
 
@@ -120,15 +125,14 @@ def regions(source: str, filename: str = "<module>") -> list[Region]:
     return out
 
 
-def strip_source(source: str, label: str, filename: str = "<module>") -> str:
-    """The learner's version of `source`: each region -> its hints + `raise NotImplementedError`."""
+def strip_source(source: str, filename: str = "<module>") -> str:
+    """The learner's version of `source`: each region -> nbgrader's stub, at the region's indent."""
     lines = source.splitlines()
     out: list[str] = []
     pos = 0
     for r in regions(source, filename):
         out.extend(lines[pos:r.begin])
-        out.extend(r.hints)
-        out.append(f'{r.indent}raise NotImplementedError("{label}: {r.qualname}")')
+        out.extend(r.indent + stub for stub in STUB)
         pos = r.end + 1
     out.extend(lines[pos:])
     text = "\n".join(out) + ("\n" if source.endswith("\n") else "")

@@ -86,6 +86,10 @@ def _static(src: Sources, res: ModuleResult) -> bool:
         return False
     if res.regions == 0:
         res.problems.append("the reference has no '### BEGIN SOLUTION' region")
+    for r in regions(text, str(ref)):
+        if r.hints:
+            res.problems.append(f"{r.qualname}: a '# HINT' line inside a solution region is dropped "
+                                "(by tito and nbgrader alike): move it above '### BEGIN SOLUTION'")
     for line in leaks(text, stripped):
         res.problems.append(f"solution line leaks into the stripped file: {line!r}")
     return src.check_file(m).exists()

@@ -73,7 +73,7 @@ class Sources:
         path = self.reference_file(m)
         if not path.exists():
             self.reference_text(m)  # raises the one-line error
-        return _stripped(str(path), path.stat().st_mtime_ns, m.key)
+        return _stripped(str(path), path.stat().st_mtime_ns)
 
     def lesson_text(self, m: Module) -> str:
         path = self.lessons / m.lesson_file
@@ -90,8 +90,8 @@ class Sources:
 
 
 @lru_cache(maxsize=64)
-def _stripped(path: str, mtime: int, label: str) -> str:
-    return strip_source(Path(path).read_text(encoding="utf-8"), label, path)
+def _stripped(path: str, mtime: int) -> str:
+    return strip_source(Path(path).read_text(encoding="utf-8"), path)
 
 
 def sha256(path: Path) -> str:

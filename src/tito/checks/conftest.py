@@ -84,13 +84,15 @@ def pytest_collection_modifyitems(config, items):
 def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
     """What a failure says about the learner's code: the kind, the function at fault, where.
 
-    A stub says it itself ("03_layers: Linear.forward"); a check's assertion message starts with
-    the function it tested; otherwise the innermost traceback frame inside the package under test
-    names the function (and the line) where the exception came from.
+    A stub (nbgrader's `raise NotImplementedError()`, no message) is named by the frame that
+    raised it; a check's assertion message starts with the function it tested; otherwise the
+    innermost traceback frame inside the package under test names the function (and the line)
+    where the exception came from.
     """
     if exc is None:
         return {}
     if isinstance(exc.__cause__, NotImplementedError):  # e.g. backward() wrapping a stubbed rule
+        tb_entries = _entries(exc.__cause__.__traceback__) or tb_entries
         exc = exc.__cause__
     message = str(exc)
     info = {"exception": type(exc).__name__, "message": message[:2000],
@@ -104,11 +106,20 @@ def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
             break
     stub = _STUB.match(message.strip()) if isinstance(exc, NotImplementedError) else None
     named = _NAMED.match(message) if isinstance(exc, AssertionError) else None
-    if stub:
+    if isinstance(exc, NotImplementedError) and not message.strip() and info.get("function"):
+        info["kind"] = "stub"
+    elif stub:
         info.update(kind="stub", function=stub.group(2))
     elif named:
         info["function"] = named.group(1)
     return info
+
+
+def _entries(tb) -> list:
+    """A raw traceback as pytest-style entries (path, lineno 0-based, frame.code.raw)."""
+    from _pytest._code import Traceback
+
+    return list(Traceback(tb)) if tb is not None else []
 
 
 def _from_check(text: str, check_path: str) -> str:
