@@ -2,11 +2,29 @@
 # # Module 07 - Optimizers
 #
 # Autograd (module 06) tells every parameter which way is uphill: `p.grad`. An optimizer turns
-# that into a step downhill. Plain SGD walks against the gradient; momentum remembers where it
-# was going; Adam scales each coordinate by a running estimate of its gradient's size. A
-# scheduler changes the learning rate as training goes on, and gradient clipping caps one bad
-# step. Everything here updates `p.data` IN PLACE: it runs once per training step, on every
-# weight, so temporaries cost time.
+# that into a step downhill. You write SGD (with momentum, Nesterov and weight decay), Adam and
+# AdamW, four learning-rate schedules and gradient clipping - with PyTorch's exact semantics, and
+# updating every weight in place, because this code runs on every parameter at every step.
+#
+# Complete it and milestone 02 part 2 (backprop solves XOR) unlocks.
+#
+# ## What you build
+#
+# | step | you write | checked by |
+# |---|---|---|
+# | 1 | `Optimizer.zero_grad` | `check("07", "zero_grad")` (after step 2: it needs an `SGD`) |
+# | 2 | `SGD.step` (momentum, Nesterov, dampening, weight decay) | `check("07", "sgd")` |
+# | 3 | `Adam._decay` and `Adam.step` (bias-corrected moments) | `check("07", "adam-")` |
+# | 4 | `AdamW._decay` (decoupled weight decay) | `check("07", "adamw")` |
+# | 5 | `lr_at` of `StepLR`, `CosineAnnealingLR`, `LinearWarmup`, `WarmupCosine` | `check("07", "scheduler")` |
+# | 6 | `clip_grad_norm_` | `check("07", "clip_grad_norm")` |
+#
+# Each step is a markdown cell that teaches the idea, a code cell to fill in (where the answer
+# goes, your copy says `# YOUR CODE HERE` and `raise NotImplementedError()`), a "try it" cell
+# that runs your code on a tiny input, and a check cell. A check cell runs the same checks as
+# `tito module test 07 --task <name>` and prints the same table. Several checks compare your
+# numbers with PyTorch's `torch.optim` when PyTorch is installed (and are skipped when it is
+# not); the others work the updates out by hand, so nothing depends on PyTorch.
 
 # %%
 """Module 07: optimizers, learning-rate schedulers and gradient clipping (PyTorch semantics).
@@ -46,10 +64,65 @@ import numpy as np
 
 from tinytorch.tensor import Tensor
 
+# %% [markdown]
+# ## One step downhill
+#
+# Training minimises a loss $L(\theta)$ over the parameters $\theta$. After `loss.backward()`,
+# every parameter $p$ holds its gradient $g = \partial L / \partial p$ in `p.grad`: the direction in
+# which the loss grows fastest. Gradient descent takes a small step the other way,
+#
+# $$p \leftarrow p - \eta\, g,$$
+#
+# with the learning rate $\eta$ (`lr`). A worked example on $L(p) = p^2$ (so $g = 2p$), starting at
+# $p = 3$ with $\eta = 0.1$: $g = 6$, $p \leftarrow 3 - 0.6 = 2.4$; then $g = 4.8$, $p \leftarrow
+# 1.92$; every step multiplies $p$ by $1 - 2\eta = 0.8$ and $p$ slides to the minimum at 0. With
+# $\eta = 1.1$ the factor is $1 - 2.2 = -1.2$: $p$ jumps to $-3.6$, then $4.32$, and diverges. The
+# learning rate is the one number in deep learning that you will tune most often, and most of this
+# module is about choosing the step better than a fixed $\eta\, g$.
+#
+# "Stochastic" gradient descent (SGD) means the gradient comes from a mini-batch of examples, not
+# the whole data set: a noisy but cheap estimate. The noise is why the refinements below exist.
+#
+# **The systems view.** An update reads $p$ and $g$ and writes $p$: about $2P$ FLOPs and three
+# passes over $P$ float32 numbers for a model of $P$ parameters. In FLOPs that is nothing next to
+# the forward and backward passes (roughly $6P$ FLOPs *per example*). But FLOPs are not time: the
+# matrix multiplies of forward and backward run at BLAS speed, while an optimizer's elementwise
+# passes run at the speed of memory, on one core. At the end of this module you will measure that
+# Adam's step costs about a third of a forward + backward pass of the MNIST MLP. So every pass
+# counts, and temporaries are the enemy: `p.data = p.data - lr * g` allocates two fresh arrays of
+# $P$ floats every step and throws the old weights away; `p.data -= lr * g` writes into the array
+# that is already there. The checks insist that `p.data` is still the *same* array object after a
+# step, that it stays float32, and that `p.grad` is never written into.
 
-# ---------------------------------------------------------------------------------------------
-# The base class: parameter groups and per-parameter state (infrastructure: given)
-# ---------------------------------------------------------------------------------------------
+# %% [markdown]
+# ## The base class: parameter groups, state and `zero_grad`
+#
+# `Optimizer` is given except for one method. It holds:
+#
+# - `param_groups`: a list of dicts, each with its own `"params"` and hyper-parameters. The usual
+#   call `SGD(model.parameters(), lr=0.1)` makes one group; `SGD([{"params": body, "lr": 0.01},
+#   {"params": head}], lr=0.1)` gives the body a smaller learning rate than the head (fine-tuning
+#   does exactly this). Keys missing from a group come from the defaults.
+# - `state`: a dict from each parameter (the Tensor itself, hashed by identity) to its buffers -
+#   the momentum buffer of SGD, the moments of Adam. The buffers are the optimizer's *memory*, and
+#   they are as large as the parameters.
+# - `state_dict()` / `load_state_dict()`: the state flattened to `{name: array}` with names like
+#   `"group0.lr"` and `"state3.exp_avg"` (parameter 3 in `parameters()` order). Plain named arrays
+#   are exactly what `np.savez` stores, so module 08 can checkpoint an optimizer without pickle.
+#
+# **What you write: `zero_grad(set_to_none=True)`.** Autograd *accumulates*: `backward()` adds
+# into `p.grad` (a parameter used twice in a graph must get both contributions). So gradients from
+# the previous batch are still there when the next backward runs, and without `zero_grad` two
+# batches' gradients silently add up - the loss then falls erratically, and nothing crashes. Worked
+# example: a weight with gradient 0.3 from batch 1 and 0.5 from batch 2 takes a step with 0.8.
+#
+# PyTorch's default, `set_to_none=True`, drops the gradient (`p.grad = None`): the next backward
+# then starts from a fresh array, and until then the memory of $P$ gradient floats is free (for a
+# 100-million-parameter model, 400 MB). With `set_to_none=False` the gradient array stays and is
+# filled with zeros in place (`p.grad.data.fill(0)`); a parameter that has no gradient yet is left
+# alone.
+
+# %% nbgrader={"grade": false, "grade_id": "optimizer-zero-grad", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class Optimizer:
     """Holds the parameters (in groups, each with its own hyper-parameters) and per-parameter state.
 
@@ -114,6 +187,26 @@ class Optimizer:
         return f"{type(self).__name__}({hyper})"
 
 
+# %%
+if __name__ == "__main__":
+    a = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    b = Tensor(np.array([3.0], dtype=np.float32), requires_grad=True)
+    opt = Optimizer([a, b], dict(lr=0.1))
+    a.grad = Tensor(np.array([0.3, -0.5], dtype=np.float32))
+    opt.zero_grad(set_to_none=False)
+    print("set_to_none=False: a.grad =", a.grad.data, " b.grad =", b.grad)
+    opt.zero_grad()
+    print("set_to_none=True:  a.grad =", a.grad)
+    print(opt, "with", len(opt.param_groups), "group and", len(opt.parameters()), "parameters")
+
+# %% [markdown]
+# A small given helper: every `step()` walks the parameters of a group that actually received a
+# gradient. A parameter whose `.grad` is `None` (a frozen layer, or a branch of the model the loss
+# did not reach) is skipped - not moved, not crashed on. Note that it yields `p.grad.data`, the
+# gradient array itself: anything you do to `g` in place would change the learner-visible
+# gradient, which is why the updates below always build a new array when they modify `g`.
+
+# %%
 def _grads(group: dict):
     """(param, gradient array) for the params of a group that received a gradient."""
     for p in group["params"]:
@@ -121,9 +214,42 @@ def _grads(group: dict):
             yield p, p.grad.data
 
 
-# ---------------------------------------------------------------------------------------------
-# SGD
-# ---------------------------------------------------------------------------------------------
+# %% [markdown]
+# ## SGD: momentum, Nesterov and weight decay
+#
+# **Weight decay** adds $\tfrac{\lambda}{2}\lVert p \rVert^2$ to the loss, whose gradient is
+# $\lambda p$, so the gradient becomes $g \leftarrow g + \lambda p$ (`weight_decay` $= \lambda$).
+# It pulls every weight a little towards zero each step, a classic regulariser against
+# overfitting. Write it as a *new* array, `g = g + wd * p.data`: `g += ...` would write into
+# `p.grad`.
+#
+# **Momentum** keeps a velocity buffer $b$ per parameter:
+#
+# $$b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1 - d)\, g_t, \qquad p \leftarrow p - \eta\, b_t .$$
+#
+# On a constant gradient $g$ with $\mu = 0.9$ the buffer grows $g, 1.9g, 2.71g, 3.439g, \dots$
+# towards $g / (1 - \mu) = 10g$: momentum is up to ten times the step along a direction that keeps
+# agreeing with itself, while gradient components that flip sign from batch to batch cancel in
+# the buffer. That is why it helps in long narrow valleys, where plain SGD zig-zags across the
+# walls. Worked example with $\eta = 0.1$, $g = 1$, starting at $p = 0$: after three steps
+# $p = -0.1\,(1 + 1.9 + 2.71) = -0.561$, where plain SGD would be at $-0.3$.
+#
+# The first step *copies* the gradient into the buffer (`np.array(g, dtype=p.data.dtype)`),
+# PyTorch's convention. It must be a copy: a buffer that aliases `p.grad` would be zeroed by
+# `zero_grad(set_to_none=False)` or overwritten by the next backward. Afterwards update it in place:
+# `buf *= mu; buf += g` (or `(1 - d) * g` with dampening $d$).
+#
+# **Nesterov** momentum steps with the gradient plus one more look-ahead along the velocity,
+# $g_t + \mu b_t$, instead of $b_t$. On the constant gradient the steps become $g + 0.9g = 1.9g$,
+# then $g + 0.9 \cdot 1.9g = 2.71g$, then $3.439g$: one step ahead of classic momentum, so it reacts
+# earlier when the velocity is about to carry the weights past a minimum. Finally, the step itself
+# is in place: `p.data -= lr * g`.
+#
+# **Memory.** Plain SGD keeps no state. Momentum keeps one buffer the size of the parameters:
+# one extra copy, $4P$ bytes in float32. Per step and parameter: about 5 FLOPs and a handful of
+# passes over memory.
+
+# %% nbgrader={"grade": false, "grade_id": "sgd", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (Nesterov) momentum and weight decay."""
 
@@ -158,9 +284,88 @@ class SGD(Optimizer):
                 ### END SOLUTION
 
 
-# ---------------------------------------------------------------------------------------------
-# Adam and AdamW
-# ---------------------------------------------------------------------------------------------
+# %%
+if __name__ == "__main__":
+    for kwargs in (dict(), dict(momentum=0.9), dict(momentum=0.9, nesterov=True)):
+        p = Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)
+        opt = SGD([p], lr=0.1, **kwargs)
+        path = []
+        for _ in range(3):  # a constant gradient of 1
+            p.grad = Tensor(np.ones(1, dtype=np.float32))
+            opt.step()
+            path.append(round(float(p.data[0]), 4))
+        print(f"SGD({kwargs}): p after 1, 2, 3 steps = {path}")
+
+# %% [markdown]
+# The check of `zero_grad` builds an `SGD` optimizer to call it on, so it runs here, now that
+# `SGD` exists; then the checks of `SGD.step` (by hand, against PyTorch when it is installed, the
+# in-place contract, and convergence on a stretched quadratic bowl).
+
+# %% nbgrader={"grade": true, "grade_id": "check-optimizer-zero-grad", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "zero_grad")
+
+# %% nbgrader={"grade": true, "grade_id": "check-sgd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "sgd")
+
+# %% [markdown]
+# ## Adam: a step size for every coordinate
+#
+# SGD uses one learning rate for every weight, yet gradients differ by orders of magnitude between
+# layers and even within one. Adam (Kingma and Ba, 2015) keeps two running averages per
+# coordinate, the mean of the gradient and the mean of its square,
+#
+# $$m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t, \qquad v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2,$$
+#
+# and steps by $\eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)$. Dividing by the root mean square
+# makes the step roughly $\eta$ in size for every coordinate, whatever the gradient's scale: a
+# weight whose gradients are always around $10^{-4}$ moves as fast as one whose gradients are
+# around $10^{2}$. Defaults: $\beta_1 = 0.9$, $\beta_2 = 0.999$, $\epsilon = 10^{-8}$.
+#
+# **Bias correction, worked out.** Both averages start at zero, so early on they are far too
+# small. Take $g = 0.5$ at the first step: $m_1 = 0.1 \cdot 0.5 = 0.05$ and $v_1 = 0.001 \cdot 0.25
+# = 0.00025$. Uncorrected, $m_1/\sqrt{v_1} = 0.05 / 0.0158 = 3.16$: a step three times larger than
+# intended. An average of $t$ steps that started at zero has total weight $1 - \beta^t$ on the
+# data, so divide it out: $\hat m_1 = 0.05 / (1 - 0.9) = 0.5$ and $\hat v_1 = 0.00025 / (1 - 0.999) =
+# 0.25$, and $\hat m_1 / \sqrt{\hat v_1} = 0.5 / 0.5 = 1$ exactly. At step 2 with the same gradient,
+# $m_2 = 0.095$ and $v_2 = 0.00049975$; corrected, again $0.5$ and $0.25$ (uncorrected, 4.25). With
+# a constant gradient the corrected estimates are exact at every step, and the very first step is
+# $\eta \cdot g / |g| = \eta \cdot \mathrm{sign}(g)$ - which is what one of the checks tests. As $t$
+# grows, $\beta^t \to 0$ and the correction fades away.
+#
+# PyTorch folds the corrections into the step, and the checks compare with PyTorch to 6 digits,
+# so write it the same way:
+#
+# $$p \leftarrow p - \frac{\eta}{1 - \beta_1^t} \cdot \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}.$$
+#
+# ($\epsilon$ is added to $\sqrt{\hat v}$, not inside the root: it only matters where $v$ is
+# around $10^{-16}$, and it keeps a coordinate with a zero gradient from dividing 0 by 0.)
+#
+# **The `_decay` hook.** `Adam(weight_decay=wd)` is Adam with an L2 penalty: like SGD it adds
+# $\lambda p$ to the gradient before the moments see it. `_decay(p, g, lr, wd)` returns that
+# gradient, a new array (or `g` itself when `wd` is 0). AdamW overrides just this hook.
+#
+# **In place, with one scratch array.** The state `step`, `exp_avg` ($m$) and `exp_avg_sq` ($v$)
+# are created at the first step (the given code does that). Update $m$ and $v$ in place (`m *= b1;
+# m += ...`) and compute the update into a single scratch array `tmp = np.empty_like(p.data)`
+# with `np.multiply(..., out=tmp)`, `np.sqrt(v, out=tmp)` and `np.divide(m, tmp, out=tmp)`, then
+# `p.data -= tmp`. A naive one-liner `p.data -= lr * m_hat / (np.sqrt(v_hat) + eps)` makes half
+# a dozen temporaries of $P$ floats each; elementwise code like this is bound by memory bandwidth,
+# so every avoided pass is time saved.
+#
+# **Memory: Adam keeps two extra copies of the parameters.** $m$ and $v$ are each as large as the
+# model. For $P$ parameters in float32 that is $4P$ bytes of weights, $4P$ of gradients and $8P$ of
+# Adam state: 16 bytes per parameter, against 8 for plain SGD and 12 for SGD with momentum. For the
+# 235,146-parameter MNIST MLP of milestone 03 that is 1.9 MB of Adam state - nothing - but for a
+# 7-billion-parameter language model it is 56 GB of state in float32, before a single activation is
+# stored. This is why large models shard their optimizer state across many devices.
+
+# %% nbgrader={"grade": false, "grade_id": "adam", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction; weight_decay is an L2 term added to g."""
 
@@ -207,6 +412,54 @@ class Adam(Optimizer):
                 ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    g = np.array([0.001, -3.0, 100.0], dtype=np.float32)  # five orders of magnitude apart
+    p = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    opt = Adam([p], lr=0.01)
+    p.grad = Tensor(g)
+    opt.step()
+    print("gradient            ", g)
+    print("first Adam step     ", 1.0 - p.data, " (~ lr * sign(g) for every coordinate)")
+    print("state after 1 step:  step =", opt.state[p]["step"], " m =", opt.state[p]["exp_avg"],
+          " v =", opt.state[p]["exp_avg_sq"])
+    print("extra memory: ", sum(a.nbytes for a in opt.state_dict().values() if a.ndim), "bytes of state for",
+          p.data.nbytes, "bytes of parameters")
+
+# %% nbgrader={"grade": true, "grade_id": "check-adam", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "adam-")
+
+# %% [markdown]
+# ## AdamW: weight decay that is not a gradient
+#
+# With SGD, "add $\lambda p$ to the gradient" and "shrink the weights by $\eta \lambda p$" are the
+# same thing. With Adam they are not: the $\lambda p$ term goes through the division by
+# $\sqrt{\hat v}$, so a weight with large gradients is barely decayed and a weight with tiny
+# gradients is decayed enormously. Loshchilov and Hutter (2019) showed that *decoupling* the decay
+# from the gradient - shrink first, then an ordinary Adam step on the loss gradient alone -
+#
+# $$p \leftarrow p\,(1 - \eta\lambda), \qquad \text{then Adam with } g \text{ unchanged},$$
+#
+# regularises as intended and generalises better. AdamW is today's default for transformers; the
+# GPT of milestone 05 trains with AdamW and $\lambda = 0.1$.
+#
+# **Worked example.** Zero loss gradient, $p = (2, -1)$, $\eta = 0.1$, $\lambda = 0.5$:
+#
+# - Adam with L2: $g = \lambda p = (1, -0.5)$; Adam's first step is $\eta \cdot \mathrm{sign}(g)$, so
+#   $p \to (1.9, -0.9)$. Both weights move by 0.1 whatever their size, and the same would happen
+#   with $\lambda = 10^{-4}$: the strength of the decay has vanished in the normalisation.
+# - AdamW: $p \to p \cdot (1 - 0.05) = (1.9, -0.95)$. Each weight shrinks in proportion to itself,
+#   and the Adam step that follows is zero (zero gradient).
+#
+# **What you write.** `AdamW._decay` multiplies `p.data` in place by $1 - \eta\lambda$ (when
+# `wd` is not 0) and returns `g` unchanged; everything else is inherited from `Adam`. Note the
+# default `weight_decay=0.01`, as in PyTorch. The cost: one more in-place pass over the weights,
+# no extra memory.
+
+# %% nbgrader={"grade": false, "grade_id": "adamw", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): p <- p (1 - lr wd), then Adam."""
 
@@ -223,9 +476,39 @@ class AdamW(Adam):
         ### END SOLUTION
 
 
-# ---------------------------------------------------------------------------------------------
-# Learning-rate schedulers
-# ---------------------------------------------------------------------------------------------
+# %%
+if __name__ == "__main__":
+    for cls in (Adam, AdamW):
+        p = Tensor(np.array([2.0, -1.0], dtype=np.float32), requires_grad=True)
+        opt = cls([p], lr=0.1, weight_decay=0.5)
+        p.grad = Tensor(np.zeros(2, dtype=np.float32))  # no loss gradient at all: only the decay acts
+        opt.step()
+        print(f"{cls.__name__:5s} weight_decay=0.5, zero gradient: (2, -1) -> {p.data}")
+
+# %% nbgrader={"grade": true, "grade_id": "check-adamw", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "adamw")
+
+# %% [markdown]
+# ## Learning-rate schedules
+#
+# A learning rate that is right at the start of training is too large at the end: near a minimum
+# the gradient noise of a mini-batch keeps the weights bouncing around it, and a smaller step lets
+# them settle. And at the very start a large step can be harmful too - Adam's $v$ is still a poor
+# estimate and the weights are random - so many recipes *warm up*, ramping the rate up from almost
+# nothing over the first few hundred steps. A scheduler changes `group["lr"]` as training goes on.
+#
+# The base class `LRScheduler` is given. It remembers each group's starting rate (`initial_lr`,
+# the *base* rate), counts its `step()` calls in `last_epoch`, and on every `step()` sets each
+# group's `lr` to `lr_at(base_lr, epoch)`. Its constructor already applies epoch 0. Like PyTorch,
+# call `scheduler.step()` once per epoch *after* `optimizer.step()` - or once per batch for
+# schedules measured in steps, such as `WarmupCosine` (module 08's `Trainer` takes a
+# `scheduler_interval` for that). A schedule is a pure function of the epoch, so it costs nothing
+# at run time, and it is trivially reproducible when training resumes from a checkpoint.
+
+# %%
 class LRScheduler:
     """Sets every group's lr from the count of `step()` calls (like torch: call it once per epoch,
     after `optimizer.step()`). The constructor already applies epoch 0."""
@@ -255,6 +538,33 @@ class LRScheduler:
         return list(self._last_lr)
 
 
+# %% [markdown]
+# ### Four schedules: `lr_at(base_lr, epoch)`
+#
+# You write one line (or three) per class; they share one cell because the checks test the four
+# together. With base rate $\eta_0$ and epoch $e$:
+#
+# - **StepLR**: $\eta_0 \cdot \gamma^{\lfloor e / s \rfloor}$ - drop by $\gamma$ every $s$ epochs (the
+#   classic ResNet recipe: $\times 0.1$ at epochs 30, 60, 90). With $s = 2$, $\gamma = 0.5$,
+#   $\eta_0 = 1$: epochs 0..5 give $1, 1, 0.5, 0.5, 0.25, 0.25$.
+# - **CosineAnnealingLR**: $\eta_{\min} + (\eta_0 - \eta_{\min}) \cdot \tfrac{1}{2}\left(1 +
+#   \cos(\pi e / T_{\max})\right)$ - half a cosine from $\eta_0$ down to $\eta_{\min}$ at $T_{\max}$. With
+#   $T_{\max} = 4$, $\eta_{\min} = 0.1$: $1, 0.868, 0.55, 0.232, 0.1$. (This is PyTorch's closed form;
+#   its step-by-step recursion gives the same values.) Past $T_{\max}$ the closed form climbs
+#   again - it is a cosine - so set $T_{\max}$ to the length of training.
+# - **LinearWarmup** (PyTorch's `LinearLR` with end factor 1): the factor goes linearly from $f$
+#   to 1 over $w$ steps and then stays, $\eta_0 \left(f + (1 - f) \min(e, w) / w\right)$. With $w = 4$,
+#   $f = 0.2$: $0.2, 0.4, 0.6, 0.8, 1, 1, \dots$
+# - **WarmupCosine**, the transformer schedule: $\eta_0 \cdot e / w$ for $e < w$ (from exactly 0),
+#   then a cosine from $\eta_0$ to $\eta_{\min}$ over the remaining $T - w$ steps, and $\eta_{\min}$
+#   after $T$: with progress $q = \min(e - w, T - w) / (T - w)$ the rate is $\eta_{\min} + (\eta_0 -
+#   \eta_{\min}) \cdot \tfrac{1}{2}(1 + \cos \pi q)$. With $w = 2$, $T = 6$: $0, 0.5, 1, 0.854, 0.5,
+#   0.146, 0, 0, \dots$
+#
+# Use `math.cos` and `math.pi` (these are Python floats, not arrays), and integer division `//`
+# for StepLR.
+
+# %% nbgrader={"grade": false, "grade_id": "schedulers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class StepLR(LRScheduler):
     """Multiply the lr by gamma every step_size epochs."""
 
@@ -320,9 +630,60 @@ class WarmupCosine(LRScheduler):
         ### END SOLUTION
 
 
-# ---------------------------------------------------------------------------------------------
-# Gradient clipping
-# ---------------------------------------------------------------------------------------------
+# %%
+if __name__ == "__main__":
+    schedules = {
+        "StepLR(step_size=2, gamma=0.5)": lambda o: StepLR(o, step_size=2, gamma=0.5),
+        "CosineAnnealingLR(T_max=4, eta_min=0.1)": lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.1),
+        "LinearWarmup(warmup_steps=4, start_factor=0.2)": lambda o: LinearWarmup(o, 4, start_factor=0.2),
+        "WarmupCosine(warmup_steps=2, total_steps=6)": lambda o: WarmupCosine(o, 2, 6),
+    }
+    for name, make in schedules.items():
+        opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
+        sched, lrs = make(opt), []
+        for epoch in range(8):
+            lrs.append(round(opt.param_groups[0]["lr"], 3))
+            opt.step()  # (no gradients here: nothing moves, the order is what matters)
+            sched.step()
+        print(f"{name:48s} {lrs}")
+
+# %% nbgrader={"grade": true, "grade_id": "check-schedulers", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "scheduler")
+
+# %% [markdown]
+# ## Gradient clipping: a cap on one bad step
+#
+# Now and then a batch produces a huge gradient - an outlier, a loss near a cliff, a recurrent
+# network or a transformer early in training - and one step with it can throw the weights so far
+# that training never recovers (the loss turns into `nan` a few steps later). Clipping rescales the
+# gradient when it is too long. `clip_grad_norm_` measures ONE norm over all the gradients
+# together, as if they were a single vector,
+#
+# $$\lVert g \rVert = \Big(\sum_{p} \sum_i |g_{p,i}|^q\Big)^{1/q} \quad (q = 2 \text{ by default}),$$
+#
+# and if it is above `max_norm` multiplies every gradient by the same factor $c = $ `max_norm` $/
+# (\lVert g \rVert + 10^{-6})$. Because every coordinate is scaled by the same $c$, the *direction*
+# of the step is unchanged; only its length is capped. (Clipping each tensor separately, or each
+# coordinate to a range, would change the direction.) With $q = \infty$ the norm is the largest
+# $|g|$.
+#
+# **Worked example.** Gradients $(3, 4)$ and $(12)$: the joint norm is $\sqrt{9 + 16 + 144} =
+# \sqrt{169} = 13$. With `max_norm` $= 6.5$, $c = 6.5 / 13.000001 \approx 0.5$, and the gradients
+# become $(1.5, 2)$ and $(6)$. With `max_norm` $= 20$ nothing changes ($c > 1$: never scale *up*).
+# The function returns the norm *before* clipping (13), the number worth logging: a training run
+# whose gradient norm keeps growing is about to diverge.
+#
+# **The systems view.** One pass over all gradients for the norm, one more to scale them in place
+# (`g *= coef`, and only when `coef < 1`). For $q = 2$, `np.vdot(g, g)` computes $\sum g^2$ without
+# building the array $g^2$ first - $4P$ bytes of temporary saved. The norm is summed in Python
+# floats (float64) across tensors, so thousands of tensors do not lose precision. Call it after
+# `backward()` and before `optimizer.step()`; the given code above the region already skips
+# parameters without a gradient and accepts a single Tensor as well as a list.
+
+# %% nbgrader={"grade": false, "grade_id": "clip-grad-norm", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0) -> float:
     """Scale all gradients together so that their joint norm is at most max_norm; return the norm
     BEFORE clipping (torch semantics; torch returns it as a 0-d tensor, we return a float).
@@ -348,3 +709,105 @@ def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float, norm_typ
             g *= coef
     ### END SOLUTION
     return total
+
+
+# %%
+if __name__ == "__main__":
+    a = Tensor(np.zeros(2, dtype=np.float32), requires_grad=True)
+    b = Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)
+    a.grad = Tensor(np.array([3.0, 4.0], dtype=np.float32))
+    b.grad = Tensor(np.array([12.0], dtype=np.float32))
+    total = clip_grad_norm_([a, b], max_norm=6.5)
+    print(f"norm before clipping {total:.4f}; gradients after: {a.grad.data} {b.grad.data}")
+
+# %% nbgrader={"grade": true, "grade_id": "check-clip-grad-norm", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "clip_grad_norm")
+
+# %% [markdown]
+# ## What an optimizer step costs, measured
+#
+# The cell below builds the MLP of milestone 03 (784-256-128-10, 235,146 parameters, 0.94 MB of
+# float32 weights), times one forward + backward pass on a batch of 128 images, and then one
+# `step()` of each optimizer, and counts the bytes of optimizer state. Expect the state to be 0,
+# 0.94 and 1.9 MB, and expect the step *not* to be negligible on a model this small: the forward
+# and backward passes are a handful of large matrix multiplies (about $6 \times 128 \times 235{,}146
+# \approx 180$ million FLOPs, running at BLAS speed), while an optimizer makes several passes over
+# all the weights with elementwise NumPy code, which runs at memory speed and on one core (and
+# `sqrt` and `divide` are slower per element than `+` and `*`). On the development machine Adam's
+# step came to roughly a third of the forward + backward time, SGD with momentum to a few percent.
+# The timings vary with the machine and its load; the ratios are what to look at.
+#
+# Two things follow. An elementwise pass that can be avoided (a temporary, a copy) is time you see
+# in every step of training. And at the scale of language models the *memory* becomes the
+# constraint instead: weights, gradients and Adam's two moments are 16 bytes per parameter before
+# any activation is stored.
+
+# %%
+if __name__ == "__main__":
+    import time
+
+    from tinytorch.activations import ReLU
+    from tinytorch.layers import Linear, Sequential
+    from tinytorch.losses import CrossEntropyLoss
+
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.random((128, 784), dtype=np.float32))  # a batch of 128 "images"
+    y = Tensor(rng.integers(0, 10, 128))
+    model = Sequential(Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
+    loss_fn = CrossEntropyLoss()
+
+    def best_ms(fn, repeats=10, rounds=3):
+        """The best of `rounds` averages over `repeats` calls, in milliseconds."""
+        best = math.inf
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            best = min(best, (time.perf_counter() - start) / repeats * 1e3)
+        return best
+
+    def forward_backward():
+        model.zero_grad()
+        loss_fn(model(x), y).backward()
+
+    print(f"forward + backward, batch 128:  {best_ms(forward_backward):6.2f} ms")
+    for name, make in (("SGD", lambda ps: SGD(ps, lr=0.01)),
+                       ("SGD momentum", lambda ps: SGD(ps, lr=0.01, momentum=0.9)),
+                       ("Adam", lambda ps: Adam(ps, lr=1e-3)),
+                       ("AdamW", lambda ps: AdamW(ps, lr=1e-3))):
+        opt = make(model.parameters())
+        opt.step()  # the first step creates the state
+        state = sum(v.nbytes for k, v in opt.state_dict().items() if k.startswith("state"))
+        print(f"{name:13s} step:           {best_ms(opt.step):6.2f} ms, state {state / 1e6:4.2f} MB")
+
+# %% [markdown]
+# ## Wrap-up
+#
+# You built the part of training that decides *how far* to move: SGD and its momentum buffer,
+# Adam's per-coordinate step with bias correction, AdamW's decoupled decay, four schedules for the
+# learning rate over time and a global gradient-norm cap - each matching PyTorch to six digits.
+#
+# The systems lessons to keep:
+#
+# - **In place, always.** The optimizer touches every weight at every step; `-=`, `*=` and `out=`
+#   keep that at a few passes over memory with no allocations, and the model keeps seeing the same
+#   arrays.
+# - **State is memory.** Momentum is one extra copy of the parameters, Adam two. Together with the
+#   weights and gradients, Adam training needs 16 bytes per parameter in float32.
+# - **Never write into `p.grad`** and never let a buffer alias it: copy when you keep a gradient.
+# - **Numerics**: bias correction fixes the zero start of running averages; $\epsilon$ keeps the
+#   division finite; clipping caps the rare huge gradient without turning the step's direction.
+#
+# Next, module 08 puts a model, a loss, a data loader and one of these optimizers into a
+# `Trainer`, and saves the optimizer's `state_dict()` in checkpoints. Run the module's full checks
+# below (the same as `tito module test 07`), then `tito module complete 07` exports your file into
+# your `tinytorch` package and unlocks milestone 02 part 2, where backpropagation solves XOR.
+
+# %% nbgrader={"grade": true, "grade_id": "check-optimizers", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07")
