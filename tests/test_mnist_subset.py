@@ -6,17 +6,15 @@ The full run (>= 97.5% on all of MNIST) is the example script, not a test."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-if "TINYTORCH_DATA" not in os.environ and SHARED.is_dir():  # CI keeps the data beside the repo
-    os.environ["TINYTORCH_DATA"] = str(SHARED)
-DATA = Path(os.environ.get("TINYTORCH_DATA", SHARED))
+from tinytorch.datasets import data_dir
+
+DATA = data_dir()                # $TINYTORCH_DATA (tests/conftest.py sets it), else the user cache
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 

@@ -17,9 +17,19 @@ Where files live
     here: decoded arrays (.npz, so a second MNIST load takes milliseconds), CIFAR-10 extracted
     from a read-only tarball, and CIFAR-10 rebuilt from a JPEG copy.
 
+Downloads
+    A missing file is downloaded from each source in turn - $TINYTORCH_MIRROR first when it is
+    set, then the official URLs - into a temp file, checksum verified, then `os.replace`.
+    TINYTORCH_MIRROR is a base URL laid out like the data folder, e.g. with
+    TINYTORCH_MIRROR=http://host:8000/ the file is http://host:8000/mnist/train-images-idx3-ubyte.gz
+    (`python -m http.server 8000` run inside any complete data folder is such a mirror). Bytes that
+    fail the checksum are never kept, whoever served them. Connecting may take CONNECT_TIMEOUT
+    seconds and every read READ_TIMEOUT; once SILENCE_LIMIT seconds have gone on sources that did
+    not deliver a file, the rest are not tried, so a network that never answers fails in about
+    20 s with one DatasetError naming the file, the URLs tried and how to get the data by hand.
+
 Integrity
-    A missing file is downloaded: each mirror in turn, into a temp file, checksum verified, then
-    `os.replace`. A present file whose checksum differs from the official one is used, but with a
+    A present file whose checksum differs from the official one is used, but with a
     `DatasetWarning` and `provenance.exact = False`. An unreadable file raises `DatasetError`
     naming the file and the fix. Archives are never unpickled (unpickling runs code).
 
@@ -43,6 +53,8 @@ import os
 import shutil
 import sys
 import tarfile
+import time
+import urllib.error
 import urllib.request
 import uuid
 import warnings
@@ -54,7 +66,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["DatasetError", "DatasetWarning", "Provenance", "REGISTRY", "CIFAR10_CLASSES",
-           "data_dir", "cache_dir", "resolve", "check", "download", "locate_cifar10",
+           "data_dir", "cache_dir", "resolve", "check", "sources", "download", "locate_cifar10",
            "load_mnist", "load_fashion_mnist", "load_cifar10", "load_cifar10_exact_test",
            "load_shakespeare", "last_provenance"]
 
@@ -248,7 +260,50 @@ def _verdict(spec: DatasetSpec, paths: list[Path]) -> tuple[bool, str]:
 
 
 # ------------------------------------------------------------------------------------ download
-_urlopen = urllib.request.urlopen        # tests replace this with a fake that serves local bytes
+MIRROR_VARIABLE = "TINYTORCH_MIRROR"
+CONNECT_TIMEOUT = 10.0     # seconds to open a connection to one source
+READ_TIMEOUT = 20.0        # seconds any one read may wait, the first answer included
+SILENCE_LIMIT = 20.0       # seconds spent on sources that failed, per file, before giving up
+
+
+def sources(name: str) -> list[str]:
+    """Base URLs that downloads of `name` try, in order: $TINYTORCH_MIRROR/<name>/ when set (a
+    base URL laid out like the data folder), then the official source and its mirrors."""
+    spec = resolve(name)
+    mirror = os.environ.get(MIRROR_VARIABLE, "").strip()
+    if not mirror:
+        return list(spec.urls)
+    if not mirror.startswith(("http://", "https://", "file://")):
+        raise DatasetError(f"{MIRROR_VARIABLE}={mirror!r} is not a base URL.",
+                           f"Set it to e.g. http://host:8000/ (serving {spec.name}/"
+                           f"{spec.files[0].name} there), or unset it.")
+    return [f"{mirror.rstrip('/')}/{spec.name}/", *spec.urls]
+
+
+def _read_timeout(connection: type) -> type:
+    """`connection` whose connect is bounded by urlopen's timeout and every later read by
+    READ_TIMEOUT (urllib alone has one timeout for both)."""
+    class Connection(connection):
+        def connect(self):
+            super().connect()
+            self.sock.settimeout(READ_TIMEOUT)
+    return Connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(_read_timeout(http_class), req, **kwargs)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(_read_timeout(http_class), req, **kwargs)
+
+
+def _urlopen(url: str, timeout: float):
+    """urlopen, with READ_TIMEOUT on every read; proxies ($https_proxy, ...) and file:// URLs work
+    as usual. Tests replace it."""
+    return urllib.request.build_opener(_HTTPHandler, _HTTPSHandler).open(url, timeout=timeout)
 
 
 def _writable(folder: Path) -> bool:
@@ -281,7 +336,7 @@ def _fetch(url: str, dest: Path, fs: FileSpec, progress: bool) -> None:
 
     tmp = _sibling(dest)
     try:
-        with _urlopen(url, timeout=60) as resp, open(tmp, "xb") as f, Progress(
+        with _urlopen(url, timeout=CONNECT_TIMEOUT) as resp, open(tmp, "xb") as f, Progress(
                 TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                 TransferSpeedColumn(), console=Console(stderr=True), disable=not progress) as bar:
             size = int(getattr(resp, "headers", {}).get("Content-Length") or 0) or None
@@ -290,10 +345,45 @@ def _fetch(url: str, dest: Path, fs: FileSpec, progress: bool) -> None:
                 f.write(chunk)
                 bar.advance(task, len(chunk))
         if not _matches(tmp, fs):
-            raise ValueError("downloaded bytes do not match the official checksum")
+            raise DatasetError(f"the {tmp.stat().st_size:,} bytes received do not match the "
+                               "official checksum")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _why(e: Exception, seconds: float) -> str:
+    """A few words on why one source failed."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}"
+    cause = e.reason if isinstance(e, urllib.error.URLError) else e
+    if isinstance(cause, TimeoutError):                  # socket.timeout is TimeoutError
+        return f"no answer, timed out after {seconds:.3g} s"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, (str, DatasetError)):
+        return str(cause)
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _fetch_first(bases: list[str], dest: Path, fs: FileSpec, progress: bool) -> list[str]:
+    """Fetch `dest` from the first of `bases` that delivers it. Returns [] on success, else one
+    entry per URL: what went wrong there, or that it was not tried (SILENCE_LIMIT reached)."""
+    failures, spent = [], 0.0
+    for i, base in enumerate(bases):
+        if spent >= SILENCE_LIMIT:
+            failures.append(f"not tried after {spent:.3g} s without the file: "
+                            + ", ".join(b + dest.name for b in bases[i:]))
+            break
+        start = time.monotonic()
+        try:
+            _fetch(base + dest.name, dest, fs, progress)
+            return []
+        except Exception as e:  # noqa: BLE001 - any failure means: try the next source
+            seconds = time.monotonic() - start
+            spent += seconds
+            failures.append(f"{base + dest.name}: {_why(e, seconds)}")
+    return failures
 
 
 def _ensure_local(spec: DatasetSpec, names: list[str], progress: bool = True,
@@ -306,29 +396,25 @@ def _ensure_local(spec: DatasetSpec, names: list[str], progress: bool = True,
     if not todo:
         return paths
     by_name = {fs.name: fs for fs in spec.files}
-    reason = None
     if not _writable(folder):
         reason = f"{folder} is not writable"
     else:
+        bases = sources(spec.name)
         for path in todo:
-            for base in spec.urls:
-                try:
-                    _fetch(base + path.name, path, by_name[path.name], progress)
-                    break
-                except Exception as e:  # noqa: BLE001 - any failure means: try the next mirror
-                    last = f"{type(e).__name__}: {e}"
-            else:
-                reason = f"download failed from {len(spec.urls)} source(s), last error: {last}"
+            failures = _fetch_first(bases, path, by_name[path.name], progress)
+            if failures:
+                reason = "; ".join(failures)
                 break
-    if reason is None:
-        return paths
+        else:
+            return paths
     missing = [p.name for p in todo if force or not p.is_file()]
     urls = ", ".join(spec.urls[0] + n for n in missing)
     mirrors = f" (mirrors: {', '.join(spec.urls[1:])})" if len(spec.urls) > 1 else ""
     raise DatasetError(
         f"{spec.name}: cannot get {', '.join(missing)} ({reason}).",
-        f"Download {urls}{mirrors} and put the files, with exactly these names, in {folder}/ "
-        f"- or set TINYTORCH_DATA to a folder that has {spec.name}/ with them.")
+        f"Download {urls}{mirrors} by hand and put the files, with exactly these names, in "
+        f"{folder}/ - or set TINYTORCH_DATA to a folder that has {spec.name}/ with them, or "
+        f"{MIRROR_VARIABLE} to a base URL that serves {spec.name}/<file>.")
 
 
 def download(name: str, force: bool = False, progress: bool = True) -> list[Path]:
@@ -411,17 +497,23 @@ def _load_idx(name: str, split: str) -> Loaded:
 
 
 def load_mnist(split: str = "train") -> Loaded:
-    """MNIST digits: (images uint8 (N, 28, 28), labels int64 (N,)), N = 60000 or 10000."""
+    """MNIST digits: (images uint8 (N, 28, 28), labels int64 (N,)), N = 60000 or 10000.
+    Read from $TINYTORCH_DATA/mnist/; missing files are downloaded from $TINYTORCH_MIRROR/mnist/
+    when that is set, then from the official sources (see `sources`)."""
     return _load_idx("mnist", split)
 
 
 def load_fashion_mnist(split: str = "train") -> Loaded:
-    """Fashion-MNIST: (images uint8 (N, 28, 28), labels int64 (N,)), N = 60000 or 10000."""
+    """Fashion-MNIST: (images uint8 (N, 28, 28), labels int64 (N,)), N = 60000 or 10000.
+    Read from $TINYTORCH_DATA/fashion-mnist/; missing files are downloaded from
+    $TINYTORCH_MIRROR/fashion-mnist/ when that is set, then from the official source."""
     return _load_idx("fashion-mnist", split)
 
 
 def load_shakespeare() -> str:
-    """Tiny Shakespeare as one string (1,115,394 characters); see last_provenance('shakespeare')."""
+    """Tiny Shakespeare as one string (1,115,394 characters); see last_provenance('shakespeare').
+    Read from $TINYTORCH_DATA/tinyshakespeare/input.txt; if missing, downloaded from
+    $TINYTORCH_MIRROR/tinyshakespeare/ when that is set, then from the official source."""
     spec = REGISTRY["tinyshakespeare"]
     paths = _ensure_local(spec, ["input.txt"])
     _record(Provenance(spec.name, *_verdict(spec, paths), paths[0]))
@@ -564,7 +656,9 @@ def _cifar_batches(fetch: bool = True, refresh: bool = False) -> tuple[Path, Pro
 
 def load_cifar10(split: str = "train") -> Loaded:
     """CIFAR-10: (images uint8 (N, 32, 32, 3) HWC, labels int64 (N,)), N = 50000 or 10000.
-    Read from the official binary batches (never a pickle); see `.provenance` for exactness."""
+    Read from the official binary batches (never a pickle); see `.provenance` for exactness.
+    Without batches or a JPEG copy in $TINYTORCH_DATA/cifar-10/, cifar-10-binary.tar.gz is
+    downloaded from $TINYTORCH_MIRROR/cifar-10/ when that is set, then from the official source."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     folder, prov = _cifar_batches()

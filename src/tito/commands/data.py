@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tito import data
 
-app = typer.Typer(help="Real data sets (MNIST, Fashion-MNIST, CIFAR-10, Tiny Shakespeare): "
-                       "what is here, download, verify checksums.", no_args_is_help=True)
+app = typer.Typer(
+    help="Real data sets (MNIST, Fashion-MNIST, CIFAR-10, Tiny Shakespeare): what is here, "
+         "download, verify checksums.\n\n"
+         "TINYTORCH_DATA: the folder holding the official files, one folder per data set "
+         "(mnist/train-images-idx3-ubyte.gz, ...); default: your user cache.\n\n"
+         "TINYTORCH_CACHE: where derived files (decoded arrays, extracted CIFAR-10) go.\n\n"
+         "TINYTORCH_MIRROR: a base URL laid out like the data folder, tried before the official "
+         "sources, e.g. http://host:8000/ serving mnist/train-images-idx3-ubyte.gz "
+         "(`python -m http.server 8000` inside a complete data folder is one). Downloads give "
+         "up after about 20 s without an answer. See docs/DATA.md.",
+    no_args_is_help=True)
 out = Console()
 
 _EXACT = {True: "[green]yes[/]", False: "[yellow]no[/]", None: "-"}
@@ -19,8 +29,8 @@ _STATUS = {"ok": "[green]ok[/]", "mismatch": "[bold red]MISMATCH[/]", "missing":
 
 
 def _print_folders() -> None:
-    for role, folder, source in data.folders():
-        out.print(f"[bold]{role}:[/] {folder}  [dim]({source})[/]", highlight=False)
+    for role, value, source in data.folders():
+        out.print(f"[bold]{role}:[/] {escape(value)}  [dim]({source})[/]", highlight=False)
 
 
 @app.command("list")
@@ -40,12 +50,12 @@ def download(name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar-1
              force: bool = typer.Option(False, "--force", help="Download again even if present.")
              ) -> None:
     """Download a data set into the data folder and verify its checksums."""
-    out.print(data.download(name, force=force), highlight=False)
+    out.print(escape(data.download(name, force=force)), highlight=False, soft_wrap=True)
 
 
 @app.command()
 def verify() -> None:
-    """Checksum every data file present; exit 1 if any differs from the official one."""
+    """Checksum every data file here; exit 1 if any differs from the official one."""
     _print_folders()
     rows = data.verify()
     table = Table("data set", "file", "checksum")
@@ -56,8 +66,12 @@ def verify() -> None:
     out.print(table)
     bad = [r for r in rows if r.status == "mismatch"]
     if bad:
-        out.print(f"[bold red]{len(bad)} file(s) differ from the official checksum:[/] "
-                  + ", ".join(str(r.path) for r in bad)
-                  + ". Delete them and run `tito data download NAME`.", highlight=False)
+        out.print(f"[bold red]{len(bad)} file(s) differ from the checksum they should have.[/]")
+    else:
+        ok = sum(r.status == "ok" for r in rows)
+        out.print(f"[green]{ok} file(s) verified, none corrupt.[/]" if ok else
+                  "[yellow]No data files here yet.[/]")
+    for line in data.advice(rows):
+        out.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+    if bad:
         raise typer.Exit(1)
-    out.print(f"[green]{sum(r.status == 'ok' for r in rows)} file(s) verified, none corrupt.[/]")
