@@ -6,6 +6,8 @@ folder and sets
     TITO_EXPECT_TINYTORCH  <staging>/tinytorch   the package the checks MUST exercise
     TITO_REPORT            <tmp>/report.json      where to write one record per check
     TITO_CHECK_TASK        optional: run only the checks of one task (marker or name match)
+    TITO_MODULE_FILE       optional: the learner's working file, if it is not the staged
+                           <package>/<name>.py that the check file's name implies
 
 The guard makes the checks prove they ran the learner's code: if `import tinytorch` resolves
 anywhere else (an installed reference, a stray checkout) the whole session stops with an error
@@ -57,8 +59,22 @@ def _guard() -> None:
 def pytest_configure(config):
     config.addinivalue_line("markers", "task(name): the learner task a check belongs to")
     _guard()
+    _hypothesis_profile()
     if REPORT:
         config.pluginmanager.register(_Reporter(REPORT), "tito-report")
+
+
+def _hypothesis_profile() -> None:
+    """One minimal failing example per property check, never 'N distinct failures': a single
+    exception keeps its traceback, so the report can name the function at fault. Settings the
+    check files create inherit this profile (it is loaded before they are imported)."""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("tito-checks", deadline=None, derandomize=True, database=None,
+                              report_multiple_bugs=False)
+    settings.load_profile("tito-checks")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -81,13 +97,18 @@ def pytest_collection_modifyitems(config, items):
 # ---------------------------------------------------------------------------------------------
 # The JSON report read by tito.checkrun
 # ---------------------------------------------------------------------------------------------
-def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
+def fault(exc: BaseException | None, tb_entries, under: Path | None, prefer=(),
+          fallback: str | None = None) -> dict:
     """What a failure says about the learner's code: the kind, the function at fault, where.
 
     A stub (nbgrader's `raise NotImplementedError()`, no message) is named by the frame that
     raised it; a check's assertion message starts with the function it tested; otherwise the
-    innermost traceback frame inside the package under test names the function (and the line)
-    where the exception came from.
+    frame the exception came from names the function (and the line): the innermost frame in the
+    learner's working file (`prefer`: the file of the module under test, or a notebook cell),
+    else the innermost frame anywhere in the package under test. An AssertionError that a check
+    helper raised for a crash (`raise AssertionError(...) from error`) keeps its message, and is
+    located by the frames of the crash it wraps. When the check's own code crashed (nothing of
+    the learner's on the stack), `fallback` - the check's task - is the function named.
     """
     if exc is None:
         return {}
@@ -97,22 +118,73 @@ def fault(exc: BaseException | None, tb_entries, under: Path | None) -> dict:
     message = str(exc)
     info = {"exception": type(exc).__name__, "message": message[:2000],
             "kind": "wrong" if isinstance(exc, AssertionError) else "error"}
-    for entry in reversed(list(tb_entries or ())):
-        path = Path(str(entry.path))
-        if under is not None and under in path.resolve().parents:
-            code = entry.frame.code.raw
-            info["function"] = getattr(code, "co_qualname", code.co_name)
-            info["where"] = f"{path.name}:{entry.lineno + 1}"
-            break
+    entries = list(tb_entries or ())
+    cause = exc.__cause__
+    wrapped = isinstance(exc, AssertionError) and isinstance(cause, Exception) \
+        and not isinstance(cause, AssertionError)  # a check helper's named report of a crash
+    if wrapped:
+        entries = _entries(cause.__traceback__) or entries
+    entry, in_working_file = _learner_frame(entries, under, {Path(p).resolve() for p in prefer})
+    if entry is not None:
+        code = entry.frame.code.raw
+        info["function"] = getattr(code, "co_qualname", code.co_name)
+        info["where"] = f"{Path(str(entry.path)).name}:{entry.lineno + 1}"
     stub = _STUB.match(message.strip()) if isinstance(exc, NotImplementedError) else None
     named = _NAMED.match(message) if isinstance(exc, AssertionError) else None
     if isinstance(exc, NotImplementedError) and not message.strip() and info.get("function"):
         info["kind"] = "stub"
     elif stub:
         info.update(kind="stub", function=stub.group(2))
-    elif named:
+    elif named and not (wrapped and in_working_file):  # (a crash in the working file: its frame)
         info["function"] = named.group(1)
+    elif not info.get("function") and fallback:
+        info["function"] = fallback
+        if not isinstance(exc, AssertionError):  # e.g. a KeyError on a dict the learner returned
+            info["message"] = (f"the check itself raised {type(exc).__name__} on what {fallback} "
+                               f"produced: {message}")[:2000]
     return info
+
+
+_CHECKS_DIR = Path(__file__).resolve().parent
+
+
+def _learner_frame(entries: list, under: Path | None, prefer: set):
+    """(entry, True): the innermost traceback entry in the learner's working file (or a notebook
+    cell); else (entry, False): the innermost one inside the package under test; else (None, False)."""
+    in_package = None
+    for entry in reversed(entries):
+        path = Path(str(entry.path))
+        try:
+            path = path.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if path in prefer or _notebook_cell(entry, path):
+            return entry, True
+        if in_package is None and under is not None and under in path.parents:
+            in_package = entry
+    return in_package, False
+
+
+def _notebook_cell(entry, path: Path) -> bool:
+    """Code a notebook defined (`tito.notebook.check` runs the checks inside the kernel): its
+    globals are the kernel's `__main__`."""
+    try:
+        name = entry.frame.f_globals.get("__name__")
+    except Exception:
+        return False
+    return name == "__main__" and _CHECKS_DIR not in path.parents and "pytest" not in path.parts
+
+
+def working_files(check_path, under: Path | None) -> list[Path]:
+    """The learner's working file for a check file: test_06_autograd.py -> <package>/autograd.py
+    (and TITO_MODULE_FILE, when tito names it)."""
+    files = []
+    match = re.match(r"^test_\d\d_(\w+)\.py$", Path(str(check_path)).name)
+    if under is not None and match:
+        files.append(under / f"{match.group(1)}.py")
+    if os.environ.get("TITO_MODULE_FILE"):
+        files.append(Path(os.environ["TITO_MODULE_FILE"]))
+    return files
 
 
 def _entries(tb) -> list:
@@ -156,7 +228,9 @@ class _Reporter:
             rec["outcome"] = "failed" if report.when == "call" else "error"
             excinfo = call.excinfo
             rec.update(fault(excinfo.value if excinfo else None,
-                             excinfo.traceback if excinfo else None, self.under))
+                             excinfo.traceback if excinfo else None, self.under,
+                             prefer=working_files(item.path, self.under),
+                             fallback=marks[0] if marks else None))
             rec["longrepr"] = _from_check(report.longreprtext, str(item.path))[-4000:]
 
     def pytest_collectreport(self, report):

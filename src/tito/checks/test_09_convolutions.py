@@ -3,23 +3,28 @@
 Forward values are checked against slow, obviously-correct loops written here (tiny shapes), every
 backward rule with the central-difference gradcheck (float64), and both against PyTorch when it is
 installed. The cases cover what goes wrong in practice: stride 2 (a stride forgotten in the
-backward pass), padding, odd sizes, batch 1, no bias, one input channel, non-square kernels.
+backward pass), padding, odd sizes, batch 1, no bias, one input channel, non-square kernels,
+output sizes where (H + 2p - k) / s is a fraction (floor, never round or ceil). PyTorch's
+conventions are checked without it too: max-pool ties go to the first maximum of each window
+(overlapping windows and padding included), average pooling counts the zero padding, batch norm
+keeps the unbiased running variance; every layer option is used with a non-default value.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tinytorch.tensor as tt
 from tinytorch.convolutions import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d,
                                     avg_pool2d, batch_norm2d, col2im, conv2d, im2col, max_pool2d)
 from tinytorch.tensor import Tensor
-from tito.checks.harness import assert_close, gradcheck, torch_or_skip, torch_parity
+from tito.checks.harness import (assert_close, blame, call, check_rules, gradcheck, hypothesis_settings,
+                                  torch_or_skip, torch_parity)
 
-SETTINGS = settings(deadline=None, derandomize=True, max_examples=20, report_multiple_bugs=False)
+SETTINGS = hypothesis_settings(max_examples=20)
 
 
 @pytest.fixture(autouse=True)
@@ -31,18 +36,6 @@ def _seed():
 
 def rand(*shape, seed=0, dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def call(name: str, fn, *args, **kwargs):
-    """fn(*args); a crash becomes an AssertionError that names `name` and the input shapes.
-    A stub's NotImplementedError passes through unchanged (it names itself)."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except Exception as e:
-        shapes = ", ".join(str(np.shape(getattr(a, "data", a))) for a in args)
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e} (input shapes: {shapes})") from e
 
 
 def parity(fn, fn_torch, *arrays, name: str, backward: str, atol=1e-5):
@@ -96,8 +89,9 @@ CONV_CASES = [
     ((3, 1, 8, 8), (5, 1, 5, 5), 1, 2, True),     # one input channel (LeNet's first layer)
     ((2, 4, 4, 4), (2, 4, 1, 1), 1, 0, True),     # 1x1 convolution
     ((1, 3, 9, 9), (2, 3, 3, 3), 3, 0, False),    # stride larger than 2
+    ((1, 2, 8, 7), (2, 2, 2, 3), 3, 1, True),     # (8 + 2 - 2) / 3 = 2.67: floor, not round
 ]
-CASE_IDS = ["plain", "stride2-pad", "batch1-nobias-nonsquare", "one-channel", "1x1", "stride3"]
+CASE_IDS = ["plain", "stride2-pad", "batch1-nobias-nonsquare", "one-channel", "1x1", "stride3", "fractional"]
 
 
 def conv_fn(stride, padding, bias):
@@ -187,6 +181,7 @@ def test_conv2d_backward_constant_input():
     x, w, b = Tensor(rand(2, 1, 6, 6)), Tensor(rand(3, 1, 3, 3), requires_grad=True), \
         Tensor(rand(3), requires_grad=True)
     out = call("conv2d", conv2d, x, w, b, 1, 1)
+    check_rules(out, "the input needs no gradient")
     call("conv2d_backward", out.sum().backward)
     assert x.grad is None, "conv2d_backward: the input did not require a gradient but received one"
     assert w.grad is not None and np.any(w.grad.data), "conv2d_backward: the weight got no gradient"
@@ -211,8 +206,10 @@ def test_conv2d_matches_torch(xs, ws, stride, padding, bias):
 # ---------------------------------------------------------------------------------------------
 # (x shape, kernel, stride, padding)
 POOL_CASES = [((2, 3, 8, 8), 2, None, 0), ((1, 2, 7, 9), 3, 2, 1), ((2, 2, 5, 5), 2, 1, 0),
-              ((1, 3, 7, 6), (3, 2), (2, 1), (1, 0))]
-POOL_IDS = ["2x2", "3x3-stride2-pad1-odd", "overlapping", "non-square"]
+              ((1, 3, 7, 6), (3, 2), (2, 1), (1, 0)),
+              ((1, 2, 10, 8), 3, 2, 0),   # (10 - 3) / 2 = 3.5 and (8 - 3) / 2 = 2.5: floor both
+              ((2, 1, 7, 8), 2, 3, 1)]    # (7 + 2 - 2) / 3 = 2.33 and (8 + 2 - 2) / 3 = 2.67
+POOL_IDS = ["2x2", "3x3-stride2-pad1-odd", "overlapping", "non-square", "fractional", "fractional-pad"]
 
 
 @pytest.mark.task("max_pool2d")
@@ -236,6 +233,39 @@ def test_max_pool2d_ties_go_to_the_first_maximum():
     expected = np.array([[[[1, 0, 0, 1], [0, 0, 0, 0]]]], dtype=np.float32)
     assert_close(x.grad, expected, "max_pool2d_backward: ties must send the gradient to the first "
                  "maximum of each window only", [x.data])
+
+
+def max_pool_grad_loops(x, g, k, stride, padding):
+    """dL/dx of max pooling by a loop over windows: each window's gradient goes to the FIRST
+    maximum in row-major order (np.argmax), as PyTorch; overlapping windows add up."""
+    (kh, kw), (sh, sw), (ph, pw) = pair(k), pair(stride or k), pair(padding)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    dxp = np.zeros_like(xp)
+    n, c, ho, wo = g.shape
+    for a in range(n):
+        for b in range(c):
+            for y in range(ho):
+                for z in range(wo):
+                    win = xp[a, b, y * sh:y * sh + kh, z * sw:z * sw + kw]
+                    i, j = np.unravel_index(np.argmax(win), win.shape)
+                    dxp[a, b, y * sh + i, z * sw + j] += g[a, b, y, z]
+    return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+
+
+@pytest.mark.task("max_pool2d")
+@pytest.mark.parametrize("xs, k, s, p", POOL_CASES, ids=POOL_IDS)
+def test_max_pool2d_ties_everywhere(xs, k, s, p):
+    """Inputs of only three distinct values (ReLU outputs are mostly tied zeros): for every
+    window, overlapping or padded, the gradient goes to its first maximum only."""
+    x = np.random.default_rng(12).integers(-1, 2, xs).astype(np.float32).clip(0, None)
+    t = Tensor(x, requires_grad=True)
+    out = call("max_pool2d", max_pool2d, t, k, s, p)
+    assert_close(out, pool_loops(x, k, s, p, np.max), f"max_pool2d: kernel {k}, stride {s}, padding {p}", [x])
+    g = rand(*out.shape, seed=13)
+    check_rules(out, f"kernel {k}, stride {s}, padding {p}")
+    call("max_pool2d_backward", out.backward, Tensor(g))
+    assert_close(t.grad, max_pool_grad_loops(x, g, k, s, p), f"max_pool2d_backward: kernel {k}, stride {s}, "
+                 f"padding {p}: with ties each window's gradient goes to its FIRST maximum only", [x])
 
 
 @pytest.mark.task("avg_pool2d")
@@ -310,6 +340,53 @@ def test_batch_norm2d_eval_uses_running_stats():
                  "as inside a batch", [x[:1]], atol=1e-5)
 
 
+def bn_reference(x, gamma, beta, mean, var, eps):
+    c = (slice(None), None, None)
+    return (x.astype(np.float64) - mean[c]) / np.sqrt(var[c] + eps) * gamma[c] + beta[c]
+
+
+@pytest.mark.task("batch_norm2d")
+def test_batch_norm2d_momentum_and_eps():
+    """momentum=0.3 and eps=0.5 (large enough that where eps goes matters), two training batches
+    then eval: every output and both running statistics by the formula."""
+    x, gamma, beta = bn_inputs((3, 2, 4, 3))
+    x2 = rand(2, 2, 3, 5, seed=14) * 3 - 1
+    rm, rv = np.array([0.5, -1.0], np.float32), np.array([2.0, 0.5], np.float32)
+    want_rm, want_rv = rm.astype(np.float64), rv.astype(np.float64)
+    for k, batch in enumerate((x, x2), start=1):
+        out = call("batch_norm2d", batch_norm2d, Tensor(batch), Tensor(gamma), Tensor(beta), rm, rv, True, 0.3, 0.5)
+        b64, m = batch.astype(np.float64), batch.shape[0] * batch.shape[2] * batch.shape[3]
+        mean, var = b64.mean(axis=(0, 2, 3)), b64.var(axis=(0, 2, 3))
+        assert_close(out, bn_reference(batch, gamma, beta, mean, var, 0.5), f"batch_norm2d (training, eps=0.5, "
+                     f"batch {k}): (x - mean) / sqrt(var + eps) * gamma + beta", [batch], atol=1e-4)
+        want_rm = 0.7 * want_rm + 0.3 * mean
+        want_rv = 0.7 * want_rv + 0.3 * var * m / (m - 1)
+        assert_close(rm, want_rm, f"batch_norm2d (momentum=0.3, running_mean after batch {k})", [batch], atol=1e-5)
+        assert_close(rv, want_rv, f"batch_norm2d (momentum=0.3, running_var after batch {k}, unbiased)", [batch],
+                     atol=1e-4)
+    out = call("batch_norm2d", batch_norm2d, Tensor(x2), Tensor(gamma), Tensor(beta), rm, rv, False, 0.3, 0.5)
+    assert_close(out, bn_reference(x2, gamma, beta, rm, rv, 0.5), "batch_norm2d (eval, eps=0.5: the running "
+                 "statistics)", [x2], atol=1e-4)
+
+
+@pytest.mark.task("batch_norm2d")
+def test_batch_norm2d_constant_channel():
+    """A channel with one value everywhere (a dead ReLU channel): variance 0, so xhat = 0 and the
+    output is beta - finite, no 0 / 0 - and the gradients stay finite and right."""
+    x, gamma, beta = bn_inputs((2, 3, 3, 3))
+    x[:, 1] = 0.7
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    with np.errstate(all="ignore"):
+        out = call("batch_norm2d", batch_norm2d, Tensor(x), Tensor(gamma), Tensor(beta), rm, rv, True)
+    assert np.isfinite(out.data).all(), "batch_norm2d: a constant channel gave non-finite outputs (eps inside the sqrt)"
+    assert_close(out.data[:, 1], np.full((2, 3, 3), beta[1]), "batch_norm2d (a constant channel outputs beta)", [x],
+                 atol=1e-3)  # (float32 rounding of the mean, divided by sqrt(eps))
+    stats = (np.zeros(3), np.ones(3))
+    gradcheck(lambda t, g, b: batch_norm2d(t, g, b, stats[0].copy(), stats[1].copy(), True),
+              x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64),
+              name="batch_norm2d_backward: training mode, one channel constant (variance 0)")
+
+
 @pytest.mark.task("batch_norm2d")
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("xs", BN_SHAPES, ids=str)
@@ -360,6 +437,79 @@ def test_layers_wrap_the_functions():
                  x.data.mean(axis=(2, 3), keepdims=True), "AdaptiveAvgPool2d.forward: output size 1 is the global average", [x.data])
 
 
+@pytest.mark.task("Conv2d")
+def test_conv2d_layer_options():
+    """Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), bias=False): shapes, PyTorch's init
+    bound 1/sqrt(fan_in), the forward, and a gradient for the weight only."""
+    conv = Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), bias=False)
+    assert conv.weight.shape == (3, 2, 3, 2) and conv.bias is None, "Conv2d: weight (3, 2, 3, 2) and no bias"
+    assert len(conv.parameters()) == 1, "Conv2d(bias=False): only the weight is a parameter"
+    assert np.abs(conv.weight.data).max() <= 1 / np.sqrt(2 * 3 * 2), "Conv2d: init bound 1/sqrt(fan_in)"
+    x = Tensor(rand(2, 2, 7, 5, seed=15))
+    out = call("Conv2d.forward", conv, x)
+    assert_close(out, conv_loops(x.data, conv.weight.data, None, (2, 1), (1, 0)),
+                 "Conv2d.forward (kernel (3, 2), stride (2, 1), padding (1, 0), bias=False)", [x.data], atol=1e-4)
+    check_rules(out, "Conv2d(bias=False)")
+    call("conv2d_backward", out.sum().backward)
+    assert conv.weight.grad is not None and conv.weight.grad.shape == conv.weight.shape, \
+        "conv2d_backward: the weight of Conv2d(bias=False) got no gradient of its shape"
+
+
+@pytest.mark.task("max_pool2d")
+def test_pool_layers_with_stride_and_padding():
+    x = rand(2, 3, 7, 6, seed=16)
+    for layer, reduce, args in [(MaxPool2d(3, stride=2, padding=1), np.max, (3, 2, 1)),
+                                (AvgPool2d((3, 2), stride=(2, 1), padding=(1, 0)), np.mean, ((3, 2), (2, 1), (1, 0)))]:
+        name = f"{type(layer).__name__}.forward"
+        assert_close(call(name, layer, Tensor(x)), pool_loops(x, *args, reduce),
+                     f"{name} (kernel {args[0]}, stride {args[1]}, padding {args[2]})", [x])
+
+
+@pytest.mark.task("avg_pool2d")
+def test_adaptive_avg_pool2d_output_sizes():
+    """Output sizes (2, 3) and (3, 1): windows of H/oh x W/ow; a size that does not divide the
+    input is refused (ValueError), never floored into a window that skips rows."""
+    x = rand(2, 2, 6, 9, seed=17)
+    got = call("AdaptiveAvgPool2d.forward", AdaptiveAvgPool2d((2, 3)), Tensor(x))
+    assert_close(got, x.reshape(2, 2, 2, 3, 3, 3).mean(axis=(3, 5)), "AdaptiveAvgPool2d.forward (output (2, 3) "
+                 "of 6x9: 3x3 windows)", [x])
+    got = call("AdaptiveAvgPool2d.forward", AdaptiveAvgPool2d((3, 1)), Tensor(x))
+    assert_close(got, x.reshape(2, 2, 3, 2, 1, 9).mean(axis=(3, 5)), "AdaptiveAvgPool2d.forward (output (3, 1) "
+                 "of 6x9: 2x9 windows)", [x])
+    with pytest.raises(ValueError):
+        AdaptiveAvgPool2d((4, 3))(Tensor(x))  # 6 rows do not split into 4 windows
+
+
+@pytest.mark.task("batch_norm2d")
+def test_batchnorm2d_layer_options_and_state():
+    """BatchNorm2d(3, eps=0.1, momentum=0.25): two training batches update the running statistics
+    exactly; eval mode uses them; a fresh layer given the state_dict behaves the same in eval."""
+    bn = BatchNorm2d(3, eps=0.1, momentum=0.25)
+    want_rm, want_rv = np.zeros(3), np.ones(3)
+    for k, seed in enumerate((18, 19), start=1):
+        x = rand(4, 3, 3, 2, seed=seed) * 2 + 1
+        out = call("BatchNorm2d.forward", bn, Tensor(x))
+        x64, m = x.astype(np.float64), 4 * 3 * 2
+        mean, var = x64.mean(axis=(0, 2, 3)), x64.var(axis=(0, 2, 3))
+        assert_close(out, bn_reference(x, np.ones(3), np.zeros(3), mean, var, 0.1),
+                     f"BatchNorm2d.forward (training, eps=0.1, batch {k})", [x], atol=1e-4)
+        want_rm, want_rv = 0.75 * want_rm + 0.25 * mean, 0.75 * want_rv + 0.25 * var * m / (m - 1)
+        assert_close(bn.running_mean, want_rm, f"BatchNorm2d.forward (momentum=0.25: running_mean, batch {k})", [x])
+        assert_close(bn.running_var, want_rv, f"BatchNorm2d.forward (momentum=0.25: running_var, batch {k})", [x],
+                     atol=1e-4)
+    bn.eval()
+    x = rand(2, 3, 2, 2, seed=20)
+    out = call("BatchNorm2d.forward", bn, Tensor(x))
+    assert_close(out, bn_reference(x, np.ones(3), np.zeros(3), want_rm, want_rv, 0.1),
+                 "BatchNorm2d.forward (eval: the running statistics, eps=0.1)", [x], atol=1e-4)
+    fresh = BatchNorm2d(3, eps=0.1, momentum=0.25)
+    with blame("BatchNorm2d", "load_state_dict of a trained layer's state_dict"):
+        fresh.load_state_dict(bn.state_dict())
+    fresh.eval()
+    assert_close(call("BatchNorm2d.forward", fresh, Tensor(x)), out.data,
+                 "BatchNorm2d (a fresh layer with the trained state_dict, in eval mode)", [x], atol=1e-6)
+
+
 @pytest.mark.task("batch_norm2d")
 def test_batchnorm2d_layer_modes_and_state():
     bn = BatchNorm2d(3, momentum=0.5)
@@ -399,6 +549,8 @@ def test_small_cnn_learns_and_every_parameter_gets_a_gradient():
     for step in range(30):  # plain gradient descent (module 07's optimizers are not needed here)
         model.zero_grad()
         loss = crit(model(Tensor(x)), y)  # a crash is reported at the function that raised it
+        if step == 0:
+            check_rules(loss, "a small CNN")  # a rule's wrong shape names the rule, not the engine
         loss.backward()
         if step == 0:
             for name, p in model.named_parameters():
