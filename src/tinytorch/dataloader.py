@@ -250,8 +250,8 @@ class Subset(Dataset):
 # smaller when $B$ does not divide $n$; with `drop_last=True` the short last batch is dropped,
 # leaving $\lfloor n / B \rfloor$. MNIST at $B = 128$: $60000 / 128 = 468.75$, so 469 batches, the last
 # of 96 samples; with `drop_last`, 468 (those 96 samples still take part in other epochs, because the
-# order changes). Dropping it avoids a noisy step from a handful of samples and a batch of one,
-# which breaks BatchNorm (module 09). In integer arithmetic, $\lceil n/B \rceil$ is `-(-n // B)`.
+# order changes). Dropping it avoids a noisy step from a handful of samples, and batch statistics
+# (BatchNorm's, module 09) computed from one or two samples. In integer arithmetic, $\lceil n/B \rceil$ is `-(-n // B)`.
 #
 # **Worked example.** $n = 10$, $B = 4$, no shuffle: batches `[0 1 2 3]`, `[4 5 6 7]`, `[8 9]`;
 # `len(loader)` is 3, or 2 with `drop_last`.
@@ -331,8 +331,9 @@ def _array_source(dataset) -> tuple[tuple[np.ndarray, ...], np.ndarray | None] |
 # - `_order`: this epoch's order - `np.arange(n)`, or, with `shuffle`, a `permutation(n)` from
 #   `self.generator`, falling back to `default_generator()` when that is `None`. Look the global
 #   generator up at that moment, not in the constructor: `manual_seed` replaces it.
-# - `__iter__` (a generator function: it `yield`s): take the order and the `_array_source` once,
-#   then for each of the `len(self)` batches slice `idx = order[start:start + B]`. With a source,
+# - `__iter__` (a generator function: it `yield`s): its given first lines take this epoch's order
+#   and the `_array_source` once; then for each of the `len(self)` batches slice
+#   `idx = order[start:start + B]`. With a source,
 #   map the positions through the `index_map` if there is one and yield
 #   `tuple(_to_tensor(a[rows]) for a in arrays)`. Without one, fall back to the generic path,
 #   `default_collate([self.dataset[int(i)] for i in idx])` - you write `default_collate` right after
