@@ -1,6 +1,7 @@
 """Maintainer-test setup: the reference as `tinytorch`, the offline data sets, a deterministic\nhypothesis profile."""
 
 import os
+import tempfile
 from pathlib import Path
 
 from hypothesis import settings
@@ -14,6 +15,9 @@ _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 if "TINYTORCH_DATA" not in os.environ and _SHARED.is_dir():
     os.environ["TINYTORCH_DATA"] = str(_SHARED)
 os.environ.setdefault("MPLBACKEND", "Agg")
+# `tito init` registers each workspace it makes with the Python environment (a .pth file in
+# site-packages): in the tests it goes to a scratch folder, leaving the environment alone.
+os.environ["TITO_SITE_DIR"] = tempfile.mkdtemp(prefix="tito-site-")
 
 settings.register_profile("tinytorch", deadline=None, derandomize=True, max_examples=40)
 settings.load_profile("tinytorch")

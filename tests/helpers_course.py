@@ -1,7 +1,7 @@
 """A tiny fake course for testing the course machinery fast, without the real framework.
 
-Every built module of the real registry gets a two-function reference file, a check file and a
-lesson, so workspaces, check runs, unlocks and `tito dev verify` can be exercised in seconds.
+Every built module of the real registry gets a two-function reference file (a tiny notebook)
+and a check file, so workspaces, check runs, unlocks and `tito dev verify` can be exercised in seconds.
 The checks' real conftest (the import guard and the JSON report) is used as is.
 """
 
@@ -19,13 +19,30 @@ from tito.workspace import Sources
 
 REAL = Path(registry.__file__).resolve().parent
 
+FILLER = " ".join(["word"] * 130)  # the lessons of the fake course are long enough, not good
+# nbgrader cell metadata (braces doubled: MODULE goes through str.format)
+SOLUTION = '{{"grade": false, "grade_id": "%s", "locked": false, "schema_version": 3, "solution": true, "task": false}}'
+GRADED = '{{"grade": true, "grade_id": "check-all", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}}'
+
 MODULE = '''# %% [markdown]
 # # Module {id} (fake)
-
+#
+# Learn {name}.
+#
+# ## More
+#
+# {filler}
+''' + "".join(f'''
+# %% [markdown]
+# {{filler}}
+''' for _ in range(5)) + '''
 # %%
 """Fake module {key}."""
 
+# %% [markdown]
+# value: {filler}
 
+# %% nbgrader=''' + SOLUTION % "value" + '''
 def value(x):
     """x plus the module number."""
     # HINT: add {n}
@@ -34,12 +51,22 @@ def value(x):
     ### END SOLUTION
 
 
+# %% [markdown]
+# Thing: {filler}
+
+# %% nbgrader=''' + SOLUTION % "thing" + '''
 class Thing:
     def twice(self, x):
         ### BEGIN SOLUTION
         doubled = 2 * x
         return doubled
         ### END SOLUTION
+
+
+# %% nbgrader=''' + GRADED + '''
+if __name__ == "__main__":
+    from tito.notebook import check
+    check("{id}")
 '''
 
 CHECK = '''import pytest
@@ -65,13 +92,13 @@ def test_prereqs_are_the_learners():
 
 
 def reference_solution(m: registry.Module) -> str:
-    return MODULE.format(id=m.id, key=m.key, n=int(m.id))
+    return MODULE.format(id=m.id, key=m.key, n=int(m.id), name=m.name, filler=FILLER)
 
 
 def make_fake_sources(root: Path) -> Sources:
-    """Write a fake reference package, checks and lessons under `root`."""
-    ref, checks, lessons = root / "ref" / "tinytorch", root / "checks", root / "lessons"
-    for d in (ref, checks, lessons):
+    """Write a fake reference package (its module files are the lessons) and checks under `root`."""
+    ref, checks = root / "ref" / "tinytorch", root / "checks"
+    for d in (ref, checks):
         d.mkdir(parents=True)
     (ref / "__init__.py").write_text('"""Fake tinytorch: lazy, imports nothing."""\n')
     (ref / "datasets.py").write_text('"""Fake support file."""\nNAMES = ["mnist"]\n')
@@ -81,8 +108,7 @@ def make_fake_sources(root: Path) -> Sources:
         prereqs = [(d.name, int(d.id)) for d in registry.all_prereqs(m)]
         (checks / m.check_file).write_text(CHECK.format(name=m.name, n=int(m.id), n1=1 + int(m.id),
                                                         prereqs=prereqs))
-        (lessons / m.lesson_file).write_text(f"# {m.id} {m.title}\n\nLearn {m.name}.\n\n## More\n\nx\n")
-    return Sources(ref, lessons, checks)
+    return Sources(ref, checks)
 
 
 def solve(ws, m: registry.Module) -> None:

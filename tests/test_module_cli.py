@@ -78,13 +78,13 @@ def test_unknown_module_suggests(tito):
 
 def test_coming_module_refused(tito):
     code, _, err = tito("module", "start", "10", "--force")
-    one_line_error(code, err, "10 tokenization is coming")
+    one_line_error(code, err, "10 tokenization is not built yet")
 
 
 def test_locked_module_refused_with_commands(tito):
     code, _, err = tito("module", "start", "layers")
     lines = one_line_error(code, err, "locked", "01 tensor", "02 activations")
-    assert "tito module complete 01" in lines[1]
+    assert "next: tito module start 01" in lines[1]  # the module to work on, not a chain
     code, out, _ = tito("module", "start", "layers", "--force")
     assert code == 0 and "value, Thing.twice" in out and "layers.py" in out
 

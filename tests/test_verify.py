@@ -40,12 +40,13 @@ def test_vacuous_check_is_reported(src):
 def test_missing_files_and_regions(src):
     m1, m2, m3 = ALL[:3]
     src.check_file(m1).unlink()
-    (src.lessons / m2.lesson_file).unlink()
+    thin = src.reference_file(m2).read_text()
+    src.reference_file(m2).write_text(thin.replace(" word" * 120, ""))  # 10 words a cell
     src.reference_file(m3).write_text("def value(x):\n    return x + 3\n\n\nclass Thing:\n"
                                       "    def twice(self, x):\n        return 2 * x\n")
     problems = by_module(verify.verify(src, only=[m1, m2, m3]))
     assert any("no check file" in p for p in problems["01"])
-    assert any("no lesson" in p for p in problems["02"])
+    assert any("lesson: the lesson is thin" in p for p in problems["02"])
     assert any("no '### BEGIN SOLUTION' region" in p for p in problems["03"])
     assert any("vacuous" in p for p in problems["03"])  # nothing stripped: every check passes
 

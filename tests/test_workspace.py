@@ -28,7 +28,8 @@ def test_init_layout(ws, src):
         text = ws.working_file(m).read_text()
         assert text == src.stripped_text(m) and "BEGIN SOLUTION" not in text
         assert "# YOUR CODE HERE\n    raise NotImplementedError()" in text
-        assert (ws.module_dir(m) / "ABOUT.md").read_text().startswith(f"# {m.id}")
+        nb = ws.working_file(m).with_suffix(".ipynb")  # the same lesson, as a paired notebook
+        assert '"formats": "ipynb,py:percent"' in nb.read_text() and "BEGIN SOLUTION" not in nb.read_text()
     assert not (ws.root / "modules" / "10_tokenization").exists()  # coming: no folder
     # the learner's package holds support files only - no module until it is exported
     assert sorted(p.name for p in ws.package.iterdir()) == ["__init__.py", "datasets.py"]
@@ -116,7 +117,7 @@ def test_staging_uses_the_learners_package(ws, src):
 
 def test_installed_sources_exist():
     src = Sources.installed()
-    assert (src.reference / "__init__.py").exists() and src.checks.is_dir() and src.lessons.is_dir()
+    assert (src.reference / "__init__.py").exists() and src.checks.is_dir()
     assert "tensor.py" not in {p.name for p in src.support_files()}
     assert isinstance(Workspace(src.reference).package, type(src.reference))
 
@@ -134,12 +135,12 @@ def test_sources_from_an_installed_layout_not_the_cwd(tmp_path):
     shutil.copytree(real.reference, site / "tinytorch_reference" / "tinytorch",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(Path(tinytorch_reference.__file__), site / "tinytorch_reference" / "__init__.py")
-    shutil.copytree(real.lessons.parent, site / "tito", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(real.checks.parent, site / "tito", ignore=shutil.ignore_patterns("__pycache__"))
     ws_root = tmp_path / "ws"
     (ws_root / "tinytorch").mkdir(parents=True)
     (ws_root / "tinytorch" / "__init__.py").write_text("")
     code = ("import sys; sys.path.insert(0, ''); from tito.workspace import Sources; s = Sources.installed(); "
-            "print(s.reference); print(s.lessons.is_dir(), s.checks.is_dir()); "
+            "print(s.reference); print(s.checks.is_dir(), s.checks.parent.is_dir()); "
             "import tinytorch; print(tinytorch.__file__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ws_root, capture_output=True, text=True,
                          env={"PYTHONPATH": str(site), "PATH": ""}, check=True).stdout.split()

@@ -58,6 +58,7 @@ class CheckReport:
     collect_errors: list[str] = field(default_factory=list)
     output: str = ""
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. which file of the pair was read
 
     @property
     def passed(self) -> list[CheckResult]:
@@ -155,14 +156,8 @@ def run_checks(m: Module, files: dict[str, Path | str], src: Sources | None = No
     with tempfile.TemporaryDirectory(prefix=f"tito-{m.key}-") as tmp:
         tmp = Path(tmp)
         pkg = stage(files, tmp / "stage")
-        (tmp / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         report_path = tmp / "report.json"
-        cmd = [sys.executable, "-m", "pytest", str(check_file), "-p", "no:cacheprovider", "-q",
-               # native tracebacks: pytest's own formatting costs ~0.2 s per failure
-               "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), "--tb=native", "-o",
-               "console_output_style=classic"]
-        if keyword:
-            cmd += ["-k", keyword]
+        cmd = [sys.executable, "-m", "pytest", *pytest_args(check_file, tmp, keyword)]
         env = dict(os.environ)
         env.update(TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
                    PYTHONDONTWRITEBYTECODE="1",
@@ -176,14 +171,30 @@ def run_checks(m: Module, files: dict[str, Path | str], src: Sources | None = No
         start = time.monotonic()
         code, output = _run(cmd, env, cwd=tmp, timeout=timeout, m=m)
         report = CheckReport(m, code, output=output, seconds=time.monotonic() - start)
-        if report_path.exists():
-            data = json.loads(report_path.read_text(encoding="utf-8"))
-            known = CheckResult.__dataclass_fields__
-            report.results = [CheckResult(**{k: v for k, v in t.items() if k in known})
-                              for t in data["tests"]]
-            report.collect_errors = [e["longrepr"] for e in data["collect_errors"]]
+        read_report(report, report_path)
         for name, origin in (origins or {}).items():
             _point_to(report, pkg / name, Path(origin))
+    return report
+
+
+def pytest_args(check_file: Path, tmp: Path, keyword: str | None = None) -> list[str]:
+    """pytest's arguments for one check run in the scratch folder `tmp` (it writes pytest.ini)."""
+    (tmp / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    args = [str(check_file), "-p", "no:cacheprovider", "-q",
+            # native tracebacks: pytest's own formatting costs ~0.2 s per failure
+            "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), "--tb=native", "-o",
+            "console_output_style=classic"]
+    return args + (["-k", keyword] if keyword else [])
+
+
+def read_report(report: CheckReport, path: Path) -> CheckReport:
+    """Fill `report` from the JSON the checks' conftest wrote (nothing, if it wrote none)."""
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = CheckResult.__dataclass_fields__
+        report.results = [CheckResult(**{k: v for k, v in t.items() if k in known})
+                          for t in data["tests"]]
+        report.collect_errors = [e["longrepr"] for e in data["collect_errors"]]
     return report
 
 

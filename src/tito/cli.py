@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tito import ui
 from tito.errors import TitoError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ GROUPS = [
     ("module", "module", ()),
     ("milestone", "milestone", ("milestones",)),
     ("data", "data", ()),
+    ("workspace", "workspace", ()),
     ("dev", "dev", ()),
     ("system", "system", ()),
 ]
@@ -51,10 +53,11 @@ def main() -> None:
     try:
         app()
     except TitoError as e:
-        # soft_wrap: one line however long; escape: a message is text, not rich markup
-        err.print(f"[bold red]Error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
+        # ui.say: one line in a log or a pipe; on a terminal wrapped between words, never inside
+        # a `command` (shown styled, without its backticks). escape: a message is not markup.
+        ui.say(f"[bold red]Error:[/] {escape(e.message)}", err)
         if e.hint:
-            err.print(f"  {escape(e.hint)}", highlight=False, soft_wrap=True)
+            ui.say(f"  {escape(e.hint)}", err)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[yellow]Interrupted.[/] Nothing was recorded.")

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import checkrun, registry, state
+from tito import checkrun, notebooks, registry, state
 from tito.checkrun import CheckReport
 from tito.errors import TitoError
 from tito.registry import Milestone, Module, Part
@@ -45,9 +45,22 @@ def module_status(ws: Workspace, m: Module, records: dict, src: Sources) -> Row:
     missing = registry.missing_prereqs(m, completed)
     if missing:
         return Row(m, LOCKED, "needs " + registry.compact_ids(x.id for x in missing))
-    if wf.exists() and wf.read_text(encoding="utf-8") != src.stripped_text(m):
+    if _edited(wf, src.stripped_text(m)):
         return Row(m, IN_PROGRESS)
     return Row(m, AVAILABLE)
+
+
+def _edited(wf: Path, stripped: str) -> bool:
+    """The working file or its notebook twin differs from the starting version."""
+    if wf.exists() and wf.read_text(encoding="utf-8") != stripped:
+        return True
+    nb = notebooks.notebook_path(wf)
+    if nb.exists() and wf.exists() and nb.stat().st_mtime_ns > wf.stat().st_mtime_ns:
+        try:
+            return notebooks.py_text(nb) != stripped
+        except TitoError:
+            return True
+    return False
 
 
 def module_rows(ws: Workspace, src: Sources | None = None) -> list[Row]:
@@ -85,14 +98,14 @@ def rel(ws: Workspace, path: Path) -> str:
 def gate(ws: Workspace, m: Module, force: bool = False) -> list[Module]:
     """Refuse 'coming' modules always, and locked ones unless forced; returns missing prereqs."""
     if not m.built:
-        raise TitoError(f"module {m} is coming: its reference does not exist yet, so it cannot be "
-                        "started", "see `tito module list` for the modules you can do now")
+        raise TitoError(f"module {m} is not built yet: it is coming in a later release",
+                        "see `tito module list` for the modules you can do now")
     missing = registry.missing_prereqs(m, ws.completed())
     if missing and not force:
         names = ", ".join(str(x) for x in missing)
-        cmds = " && ".join(f"tito module complete {x.id}" for x in missing)
+        first = registry.next_module(ws.completed()) or missing[0]
         raise TitoError(f"module {m} is locked: complete {names} first",
-                        f"run: {cmds}   (or pass --force to go ahead anyway)")
+                        f"next: tito module start {first.id}   (or pass --force to go ahead anyway)")
     return missing
 
 
@@ -135,12 +148,17 @@ def start(ws: Workspace, m: Module, force: bool = False, src: Sources | None = N
                      solution_functions(src.reference_text(m)), missing, created)
 
 
-def _working_text(ws: Workspace, m: Module) -> str:
+def _working_text(ws: Workspace, m: Module) -> tuple[str, list[str]]:
+    """The learner's code, from the file of the pair they edited last (the other is synced);
+    returns (text, notes saying which file was read)."""
     wf = ws.working_file(m)
+    synced = notebooks.sync(wf, ws.backups_dir(m))
     if not wf.exists():
         raise TitoError(f"{rel(ws, wf)} does not exist", f"create it with: tito module start {m.id}")
     checkrun.check_syntax(wf)
-    return wf.read_bytes().decode("utf-8")  # no newline translation: exported byte for byte
+    note = synced.note()
+    notes = [f"{rel(ws, synced.read)}: " + note] if note else []
+    return wf.read_bytes().decode("utf-8"), notes  # no newline translation: exported byte for byte
 
 
 def test(ws: Workspace, m: Module, keyword: str | None = None, task: str | None = None,
@@ -148,9 +166,11 @@ def test(ws: Workspace, m: Module, keyword: str | None = None, task: str | None 
     """Run the checks on the learner's working file (with their exported modules around it)."""
     gate(ws, m, force)
     files: dict = checkrun.workspace_files(ws, m)
-    files[m.file_name] = _working_text(ws, m)
-    return checkrun.run_checks(m, files, src=src, keyword=keyword, task=task,
-                               origins={m.file_name: ws.working_file(m)})
+    files[m.file_name], notes = _working_text(ws, m)
+    report = checkrun.run_checks(m, files, src=src, keyword=keyword, task=task,
+                                 origins={m.file_name: ws.working_file(m)})
+    report.notes = notes
+    return report
 
 
 @dataclass
@@ -167,10 +187,11 @@ def complete(ws: Workspace, m: Module, force: bool = False, src: Sources | None 
     Exactly the text that was checked is exported. On any failure nothing is written.
     """
     gate(ws, m, force)
-    text = _working_text(ws, m)
+    text, notes = _working_text(ws, m)
     files: dict = checkrun.workspace_files(ws, m)
     files[m.file_name] = text
     report = checkrun.run_checks(m, files, src=src, origins={m.file_name: ws.working_file(m)})
+    report.notes = notes
     if not report.ok:
         return CompleteResult(report, exported=False)
     before = ws.completed()

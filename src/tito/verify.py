@@ -6,7 +6,8 @@ For every built module:
     needs a later module is caught;
   * the stripped module FAILS every one of its checks (a check passing on a stub is vacuous);
   * the stripped file imports, and no solution line leaks into it;
-  * it has a reference file with solution regions, a check file and a lesson.
+  * it has a reference file with solution regions and a check file, and the reference is a lesson
+    notebook in the course's format (docs/MODULE_FORMAT.md: cells, nbgrader metadata, length).
 And the registry is consistent. The pytest runs go in parallel (default: 2 at a time).
 """
 
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import checkrun, registry
+from tito import checkrun, notebooks, registry
 from tito.errors import TitoError
 from tito.registry import Module
 from tito.strip import StripError, leaks, regions
@@ -70,9 +71,8 @@ def _files(src: Sources, m: Module, stub: bool) -> dict:
 def _static(src: Sources, res: ModuleResult) -> bool:
     """File-level facts; returns False when the module cannot be run at all."""
     m = res.module
-    for what, path in (("check file", src.check_file(m)), ("lesson", src.lessons / m.lesson_file)):
-        if not path.exists():
-            res.problems.append(f"no {what} ({path})")
+    if not src.check_file(m).exists():
+        res.problems.append(f"no check file ({src.check_file(m)})")
     ref = src.reference_file(m)
     if not ref.exists():
         res.problems.append(f"no reference file ({ref})")
@@ -92,6 +92,7 @@ def _static(src: Sources, res: ModuleResult) -> bool:
                                 "(by tito and nbgrader alike): move it above '### BEGIN SOLUTION'")
     for line in leaks(text, stripped):
         res.problems.append(f"solution line leaks into the stripped file: {line!r}")
+    res.problems += [f"lesson: {p}" for p in notebooks.lesson_problems(text)]
     return src.check_file(m).exists()
 
 

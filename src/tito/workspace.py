@@ -1,16 +1,18 @@
 """Learner workspaces: where they are, how they are made, and the files in them.
 
     DIR/
-      README.md                    what to do next
-      modules/03_layers/layers.py  the learner's working file (stripped reference)
-      modules/03_layers/ABOUT.md   the lesson
-      tinytorch/                   the learner's own package: support files + exported modules
+      README.md                       what to do next
+      modules/03_layers/layers.py     the lesson and the learner's working file (stripped reference)
+      modules/03_layers/layers.ipynb  the same, as a notebook (tito syncs the pair, see notebooks)
+      tinytorch/                      the learner's own package: support files + exported modules
       .tito/progress.json          completed modules (see tito.state)
       .tito/milestones.json        achievements
       .tito/backups/               files saved by `tito module reset`
 
-The reference sources, lessons and checks are located through the installed packages (never by
-importing `tinytorch` submodules into this process), so a plain `pip install .` is enough.
+The reference sources and checks are located through the installed packages (never by importing
+`tinytorch` submodules into this process), so a plain `pip install .` is enough. `tito init`
+registers the new workspace with the Python environment (tito.activation), so that
+`import tinytorch` anywhere in it is the learner's package.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from tito import registry, state
+from tito import activation, notebooks, registry, state
 from tito.errors import TitoError
 from tito.registry import Module
 from tito.strip import strip_source
@@ -36,10 +38,9 @@ ENV_WORKSPACE = "TITO_WORKSPACE"
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sources:
-    """The reference package directory, and tito's lessons and checks directories."""
+    """The reference package directory (its module files are the lessons) and tito's checks."""
 
     reference: Path
-    lessons: Path
     checks: Path
 
     @staticmethod
@@ -57,7 +58,7 @@ class Sources:
             raise TitoError("the reference framework (tinytorch_reference) is not installed",
                             "reinstall: pip install tinytorch")
         reference = Path(list(spec.submodule_search_locations)[0]).resolve()
-        return Sources(reference, tito_dir / "lessons", tito_dir / "checks")
+        return Sources(reference, tito_dir / "checks")
 
     def reference_file(self, m: Module) -> Path:
         return self.reference / m.file_name
@@ -76,8 +77,9 @@ class Sources:
         return _stripped(str(path), path.stat().st_mtime_ns)
 
     def lesson_text(self, m: Module) -> str:
-        path = self.lessons / m.lesson_file
-        return path.read_text(encoding="utf-8") if path.exists() else f"# {m.id} {m.title}\n\n{m.teaches}\n"
+        """The lesson's opening (the module file's first markdown cell)."""
+        text = notebooks.lesson_text(self.reference_text(m))
+        return text or f"# {m.id} {m.title}\n\n{m.teaches}\n"
 
     def check_file(self, m: Module) -> Path:
         return self.checks / m.check_file
@@ -152,23 +154,30 @@ def _readme(root: Path, first: Module) -> str:
 
 You build TinyTorch here, one module at a time. Each module is a file to complete:
 
-    modules/{first.key}/{first.file_name}     <- start here (the lesson is ABOUT.md next to it)
+    modules/{first.key}/{Path(first.file_name).stem}.ipynb   <- start here: the lesson, as a notebook
+    modules/{first.key}/{first.file_name}      the same lesson as a .py file (edit either one)
 
 The loop, for every module:
 
     tito module start {first.id}       read the lesson, see what to write
-    (edit the file: replace each `raise NotImplementedError` with your code)
+    (read the lesson; in each cell that says `raise NotImplementedError()`, write your code;
+     run the "try it" and "check" cells below it)
     tito module test {first.id}        run the checks on YOUR file
     tito module complete {first.id}    all checks pass -> exported into tinytorch/, next one unlocks
 
 `tito status` shows where you are; `tito milestone list` the history you can rerun with your code.
 Nothing in `tinytorch/` is yours to edit: it is filled only by `tito module complete`.
+`import tinytorch` in this Python environment is that package, from any folder or notebook
+(`tito init` registered this workspace; `tito workspace activate` switches between workspaces).
+Open the notebooks with the "TinyTorch" kernel or this environment's Python 3 kernel.
 Your progress lives in `.tito/` (keep it; `tito module reset` backs files up there).
 """
 
 
-def init_workspace(target: str | Path, solutions: bool = False, src: Sources | None = None) -> Workspace:
-    """Create a workspace at `target`; with `solutions`, every built module is solved and complete."""
+def init_workspace(target: str | Path, solutions: bool = False, src: Sources | None = None,
+                   activate: bool = False) -> Workspace:
+    """Create a workspace at `target`; with `solutions`, every built module is solved and complete.
+    With `activate`, it becomes the environment's `tinytorch` (see tito.activation)."""
     src = src or Sources.installed()
     root = Path(target).expanduser().resolve()
     for name in (state.STATE_DIR, "modules", "tinytorch"):
@@ -190,14 +199,15 @@ def init_workspace(target: str | Path, solutions: bool = False, src: Sources | N
     if solutions:
         for m in built:
             export(ws, m)
+    if activate:
+        activation.activate(root)
     return ws
 
 
 def write_module_files(ws: Workspace, m: Module, src: Sources, text: str | None = None) -> Path:
-    """Write a module's working file (stripped unless `text` is given) and its lesson."""
+    """Write a module's working file (stripped unless `text` is given) and its notebook twin."""
     ws.module_dir(m).mkdir(parents=True, exist_ok=True)
-    state.write_atomic(ws.working_file(m), src.stripped_text(m) if text is None else text)
-    (ws.module_dir(m) / "ABOUT.md").write_text(src.lesson_text(m), encoding="utf-8")
+    notebooks.write_pair(ws.working_file(m), src.stripped_text(m) if text is None else text)
     return ws.working_file(m)
 
 
@@ -213,8 +223,10 @@ def export(ws: Workspace, m: Module) -> dict:
 # Backups (reset never deletes work)
 # ---------------------------------------------------------------------------------------------
 def backup(ws: Workspace, m: Module) -> Path | None:
-    """Save the working file under .tito/backups/NN_name/<timestamp>-name.py (None if absent)."""
+    """Save the working file under .tito/backups/NN_name/<timestamp>-name.py (None if absent).
+    The pair is synced first, so an edit made in the notebook is what gets saved."""
     wf = ws.working_file(m)
+    notebooks.sync(wf, ws.backups_dir(m))
     if not wf.exists():
         return None
     d = ws.backups_dir(m)
@@ -257,5 +269,5 @@ def restore(ws: Workspace, m: Module, which: str | None = None) -> tuple[Path, P
     chosen = backups[-1]
     saved = backup(ws, m)
     ws.module_dir(m).mkdir(parents=True, exist_ok=True)
-    state.write_atomic(ws.working_file(m), chosen.read_text(encoding="utf-8"))
+    notebooks.write_pair(ws.working_file(m), chosen.read_text(encoding="utf-8"))
     return chosen, saved

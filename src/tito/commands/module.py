@@ -10,7 +10,8 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from tito import course, registry, state, ui
+from tito import activation, course, registry, state, ui
+from tito.notebooks import notebook_path
 from tito.ui import escape
 from tito.workspace import find_workspace, init_workspace, list_backups, reset as reset_file, restore
 
@@ -57,10 +58,11 @@ def start(module: ModuleArg, force: ForceOpt = False, workspace: WorkspaceOpt = 
                   f"{', '.join(str(x) for x in info.missing)} (started anyway: --force)")
     out.print(Panel(escape(info.lesson_summary or m.teaches), title=ui.module_heading(m), expand=False))
     out.print("[bold]You write:[/] " + ", ".join(info.functions))
-    out.print(f"[bold]Edit:[/]   {escape(course.rel(ws, info.path))}"
-              + ("  [dim](created)[/]" if info.created else ""))
-    out.print(f"[bold]Lesson:[/] {course.rel(ws, ws.module_dir(m) / 'ABOUT.md')}")
-    out.print(f"[bold]Then:[/]   tito module test {m.id}   ->   tito module complete {m.id}")
+    out.print(f"[bold]Open:[/]   {escape(course.rel(ws, notebook_path(info.path)))}  [dim](the "
+              f"lesson, as a notebook; or edit {escape(info.path.name)} - tito reads the one you "
+              "edited last)[/]" + ("  [dim](created)[/]" if info.created else ""), soft_wrap=True)
+    out.print(f"[bold]Then:[/]   tito module test {m.id}   ->   tito module complete {m.id}",
+              soft_wrap=True)
 
 
 @app.command()
@@ -73,6 +75,7 @@ def test(module: ModuleArg,
     """Run the module's checks on YOUR working file (nothing is exported or recorded)."""
     ws, m = find_workspace(workspace), registry.get_module(module)
     report = course.test(ws, m, keyword=keyword, task=task, force=force)
+    _print_notes(report.notes)
     out.print(ui.check_summary(report, verbose=verbose))
     if not report.ok:
         out.print(f"Fix the function(s) above in {escape(course.rel(ws, ws.working_file(m)))} and run "
@@ -87,6 +90,7 @@ def complete(module: ModuleArg, force: ForceOpt = False, verbose: VerboseOpt = F
     """Run the checks on YOUR file; only if all pass, export it into tinytorch/ and record it."""
     ws, m = find_workspace(workspace), registry.get_module(module)
     result = course.complete(ws, m, force=force)
+    _print_notes(result.report.notes)
     out.print(ui.check_summary(result.report, verbose=verbose))
     if not result.exported:
         out.print(f"[bold red]Module {m} is not complete:[/] nothing was exported and your "
@@ -96,6 +100,11 @@ def complete(module: ModuleArg, force: ForceOpt = False, verbose: VerboseOpt = F
     for milestone, parts in result.unlocked:
         out.print(ui.unlock_panel(milestone, parts))
     out.print(f"[bold]Next:[/] {escape(course.next_step(ws))}")
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        out.print(f"[dim]{escape(note)}[/]", soft_wrap=True)
 
 
 @app.command()
@@ -134,15 +143,25 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the wor
          = Path("tinytorch-workspace"),
          solutions: Annotated[bool, typer.Option("--solutions", help="Instructor/reference "
                                                  "workspace: solutions in, every module complete.")]
-         = False) -> None:
-    """Create a learner workspace: stripped modules, lessons, your own tinytorch/ package."""
-    ws = init_workspace(directory, solutions=solutions)
+         = False,
+         no_activate: Annotated[bool, typer.Option("--no-activate", help="Do not make it this "
+                                                   "environment's `tinytorch`.")] = False) -> None:
+    """Create a learner workspace (stripped module notebooks, your own tinytorch/ package) and
+    make `import tinytorch` in this Python environment mean that package."""
+    before = activation.active()
+    ws = init_workspace(directory, solutions=solutions, activate=not no_activate)
     kind = "reference workspace (solutions in, all built modules complete)" if solutions \
         else "workspace"
-    out.print(f"[green]Created a {kind} in {escape(str(ws.root))}[/]")
+    out.print(f"[green]Created a {kind} in {escape(str(ws.root))}[/]", soft_wrap=True)
+    if not no_activate:
+        out.print(f"import tinytorch (in any folder, script or notebook of this Python) is now "
+                  f"{escape(str(ws.package))}", soft_wrap=True)
+        if before and before.resolve() != ws.root:
+            out.print(f"[dim]It replaces {escape(str(before))} as the active workspace "
+                      "(switch back with: tito workspace activate DIR).[/]", soft_wrap=True)
     first = registry.built_modules()[0]
     then = "tito milestone list" if solutions else f"tito module start {first.id}"
-    out.print(f"Next:  cd {escape(course.rel(ws, ws.root))} && {then}")
+    out.print(f"Next:  cd {escape(course.rel(ws, ws.root))} && {then}", soft_wrap=True)
     out.print("[dim]README.md there explains the loop: start -> edit -> test -> complete.[/]")
 
 
@@ -150,6 +169,8 @@ def status(workspace: WorkspaceOpt = None) -> None:
     """One screen: your modules, the milestones you can run, and the next step."""
     ws = find_workspace(workspace)
     rows = course.module_rows(ws)
+    is_active, line = activation.describe(ws.root)
+    out.print(("[green]✓[/] " if is_active else "[yellow]![/] ") + escape(line), soft_wrap=True)
     coming = [r.module.id for r in rows if r.status == "coming"]
     out.print(ui.module_table([r for r in rows if r.status != "coming"],
                               title=f"TinyTorch workspace {ws.root}"))
@@ -161,7 +182,9 @@ def status(workspace: WorkspaceOpt = None) -> None:
         table.add_column(col)
     for ms in registry.MILESTONES:
         parts_done = [p for p in ms.parts if achieved.get(ms.id, {}).get(str(p.number))]
-        if len(parts_done) == len(ms.parts):
+        if not registry.part_built(ms):
+            label = "[dim]· coming[/]"
+        elif len(parts_done) == len(ms.parts):
             label = "[green]✓ achieved[/]"
         elif registry.part_runnable(ms, ms.parts[0], done):
             label = "[cyan]ready to run[/]" + (f" ({len(parts_done)}/{len(ms.parts)} parts)"
@@ -174,7 +197,7 @@ def status(workspace: WorkspaceOpt = None) -> None:
     built = [r for r in rows if r.status != "coming"]
     n_done = sum(r.status == "complete" for r in built)
     out.print(f"[bold]{n_done}/{len(built)}[/] built modules complete.  [bold]Next:[/] "
-              f"{course.next_step(ws, rows)}")
+              f"{escape(course.next_step(ws, rows))}", soft_wrap=True)
 
 
 TOP_LEVEL = [init, status]
