@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_milestone_cli import assert_whole, console_run
 from test_milestones import achievements, make_ws, tito
 
 FOUNDATION = ("01", "02", "03")
@@ -77,11 +78,17 @@ def _isolated(tmp_path, monkeypatch):
 
 
 def failed(code: int, out: str) -> None:
-    """A failure, not a crash: exit 1, no success panel, no traceback of tito itself."""
+    """A failure, not a crash: exit 1, no success panel, no traceback of tito itself, commands
+    shown as commands (no raw backticks), and 'Saved in' naming only files that exist."""
     assert code == 1, out
     assert "ACHIEVED" not in out and "🏆" not in out, out
     assert "Nothing was recorded" in out, out
     assert "/tito/milestones/runner.py" not in out and "milestone_run.py" not in out, out
+    assert "`" not in out, out
+    for line in out.splitlines():
+        if line.startswith("Saved in "):
+            folder, names = line.removeprefix("Saved in ").split("/: ")
+            assert all((Path(folder) / n).is_file() for n in names.split(", ")), line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,6 +114,16 @@ def test_transposed_gradient_in_linear_fails_the_gradient_condition(tmp_path):
     assert "✗ backprop's gradients match finite differences: measured no, target yes" in out
     assert "finite differences" in out and "module 06 autograd" in out
     assert achievements(ws) == {}
+
+
+def test_a_failure_panel_in_a_narrow_log_keeps_each_command_whole(tmp_path, monkeypatch):
+    ws = make_ws(tmp_path / "ws", FOUNDATION, RAISES)
+    code, out = console_run(monkeypatch, "milestone", "run", "01", cwd=ws.root, terminal=False)
+    failed(code, out)
+    panel = [x for x in out.splitlines() if x.startswith(("│", "╭", "╰"))]
+    assert panel and all(len(x) <= 40 for x in panel), out
+    assert_whole(out, "tito module test 03", "tito module complete 03")
+    assert "Saved in " in out and out.count("metrics.json") == 1  # the run's file, nothing more
 
 
 def test_learner_exception_is_trimmed_to_their_files(tmp_path):

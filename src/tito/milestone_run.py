@@ -1,7 +1,7 @@
 """Running a milestone, parent side: plain functions the `tito milestone` commands call.
 
     target = resolve_target(reference=False, workspace=None)      # whose tinytorch runs
-    parts, notes = plan(ms, target, part=None, skip_checks=False) # refuses locked milestones
+    parts, notes = plan(ms, target, part=None, skip_checks=False) # refuses coming/locked ones
     imports = check_imports(target, modules)                       # each learner module ✓/✗
     out_dir = new_run_dir(target, ms) / "part1"                    # runs/01_perceptron/<time>/
     outcome = run_part(target, ms, part, quick, seed, out_dir, limit_s, view)
@@ -33,7 +33,7 @@ from tito.errors import TitoError
 from tito.registry import Milestone, Module, Part, Result
 from tito.workspace import Sources, Workspace, find_workspace, sha256
 
-LOCKED, READY, COMPLETE = "LOCKED", "READY TO RUN", "COMPLETE"
+LOCKED, READY, COMPLETE, COMING = "LOCKED", "READY TO RUN", "COMPLETE", "COMING"
 
 # Which modules to suspect when a condition fails (by module name; filtered to the part's modules).
 CONDITION_SUSPECTS = {
@@ -100,7 +100,7 @@ def new_run_dir(target: Target, ms: Milestone) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Status: locked / ready / complete, from the registry and the recorded achievements
+# Status: coming / locked / ready / complete, from the registry and the recorded achievements
 # ---------------------------------------------------------------------------------------------
 def achievements(target: Target) -> dict:
     return state.get_achievements(target.ws.root) if target.ws else {}
@@ -110,7 +110,16 @@ def part_achieved(ach: dict, ms: Milestone, part: Part) -> bool:
     return bool(ach.get(ms.id, {}).get(str(part.number)))
 
 
+def coming_modules(ms: Milestone, part: Part | None = None) -> list[Module]:
+    """The modules a part (default: the first) needs that are not built yet. While there are
+    any, the part is "coming": nobody can run it, not even on the reference framework."""
+    part = part or ms.parts[0]
+    return [m for m in map(registry.get_module, ms.modules_for(part)) if not m.built]
+
+
 def milestone_status(ms: Milestone, completed: set[str], ach: dict) -> str:
+    if coming_modules(ms):
+        return COMING
     if all(part_achieved(ach, ms, p) for p in ms.parts):
         return COMPLETE
     if registry.part_runnable(ms, ms.parts[0], completed):
@@ -118,25 +127,39 @@ def milestone_status(ms: Milestone, completed: set[str], ach: dict) -> str:
     return LOCKED
 
 
+def module_to_start(ms: Milestone, part: Part, completed: set[str]) -> Module | None:
+    """The module to work on next for a locked part: its first missing module or, while that
+    one's own prerequisites are not complete, the first of those (they come in course order, so
+    the first has none missing). None if nothing is missing."""
+    missing = registry.milestone_missing(ms, completed, part)
+    if not missing:
+        return None
+    return (registry.missing_prereqs(missing[0], completed) or missing)[0]
+
+
 def unlock_note(ms: Milestone, completed: set[str], ach: dict) -> str:
     """What the learner needs for the next step of this milestone, in one line."""
+    if coming_modules(ms):
+        return f"modules {registry.compact_ids(m.id for m in coming_modules(ms))} not built yet"
     if not registry.part_runnable(ms, ms.parts[0], completed):  # locked: what unlocks it
         base = registry.milestone_missing(ms, completed)
-        note = "needs " + " ".join(m.id for m in base)
+        note = "needs " + registry.compact_ids(m.id for m in base)
         for p in ms.parts[1:]:
-            extra = [m for m in registry.milestone_missing(ms, completed, p) if m not in base]
+            extra = [m.id for m in registry.milestone_missing(ms, completed, p) if m not in base]
             if extra:
-                note += f"; part {p.number} also {' '.join(m.id for m in extra)}"
+                note += f"; part {p.number} also {registry.compact_ids(extra)}"
         return note
     notes = []
     for p in ms.parts:
         if part_achieved(ach, ms, p):
             notes.append(f"part {p.number} ✓")
+        elif coming_modules(ms, p):
+            notes.append(f"part {p.number} coming")
         elif registry.part_runnable(ms, p, completed):
             notes.append(f"part {p.number} ready")
         else:
             missing = registry.milestone_missing(ms, completed, p)
-            notes.append(f"part {p.number} needs {' '.join(m.id for m in missing)}")
+            notes.append(f"part {p.number} needs {registry.compact_ids(m.id for m in missing)}")
     if len(ms.parts) == 1:
         return notes[0].replace("part 1 ", "")
     if all(n.endswith(" ready") for n in notes):
@@ -159,17 +182,22 @@ def best_values(ms: Milestone, ach: dict) -> dict[tuple[int, str], float]:
 
 
 def next_milestone(completed: set[str], ach: dict) -> tuple[Milestone, Part] | None:
-    """The first milestone part not achieved yet (runnable or not)."""
+    """The first milestone part not achieved yet (runnable or locked; never a coming one)."""
     for ms in registry.MILESTONES:
         for p in ms.parts:
-            if not part_achieved(ach, ms, p):
+            if not part_achieved(ach, ms, p) and not coming_modules(ms, p):
                 return ms, p
     return None
 
 
 def next_step_text(completed: set[str], ach: dict) -> str:
+    """One sentence, commands in backticks (tito.ui.say shows them as commands)."""
     nxt = next_milestone(completed, ach)
+    coming = [ms.id for ms in registry.MILESTONES if coming_modules(ms)]
     if nxt is None:
+        if coming:
+            return (f"every milestone built so far is complete - milestones {', '.join(coming)} "
+                    "are coming in a later release")
         return "every milestone is complete - you have rerun the history of ML on your own code"
     ms, p = nxt
     label = f"milestone {ms.id} {ms.title}" + (f", part {p.number}" if len(ms.parts) > 1 else "")
@@ -177,44 +205,67 @@ def next_step_text(completed: set[str], ach: dict) -> str:
         cmd = f"tito milestone run {ms.id}" + (f" --part {p.number}" if p.number > 1 else "")
         return f"{label} is ready: `{cmd}`"
     missing = registry.milestone_missing(ms, completed, p)
-    return f"{label} unlocks after module(s) {', '.join(str(m) for m in missing)}: " \
-           f"next `tito module start {missing[0].id}`"
+    return (f"{label} unlocks after module(s) {registry.compact_ids(m.id for m in missing)}: "
+            f"next `tito module start {module_to_start(ms, p, completed).id}`")
 
 
 # ---------------------------------------------------------------------------------------------
-# Planning a run: which parts, and refusing locked ones
+# Planning a run: which parts, and refusing coming and locked ones
 # ---------------------------------------------------------------------------------------------
-def locked_error(ms: Milestone, part: Part, missing: list[Module]) -> TitoError:
-    what = f"milestone {ms.id} ({ms.title})" + (f" part {part.number}" if part.number > 1 else "")
-    cmds = "; ".join(f"tito module complete {m.id}" for m in missing)
-    return TitoError(f"{what} is locked: it needs module(s) {', '.join(str(m) for m in missing)}",
-                     f"run: {cmds}   (or pass --skip-checks to try anyway)")
+def _what(ms: Milestone, part: Part) -> str:
+    return f"milestone {ms.id} ({ms.title})" + (f" part {part.number}" if part.number > 1 else "")
+
+
+def _names(modules: list[Module]) -> str:
+    """'04 losses, 05 dataloader': each id bound to its name by a no-break space, which
+    tito.ui keeps on one line (and prints as a plain space)."""
+    return ", ".join(f"{m.id}\xa0{m.name}" for m in modules)
+
+
+def locked_error(ms: Milestone, part: Part, completed: set[str]) -> TitoError:
+    missing = registry.milestone_missing(ms, completed, part)
+    start = module_to_start(ms, part, completed)
+    return TitoError(f"{_what(ms, part)} is locked: it needs module(s) {_names(missing)}",
+                     f"next: `tito module start {start.id}`   (or pass `--skip-checks` to try "
+                     "anyway)")
+
+
+def built_parts(ms: Milestone, part: str | int | None = None) -> tuple[list[Part], list[str]]:
+    """(the chosen parts that are built, notes on the others); TitoError if none is built."""
+    chosen = [ms.part(part)] if part is not None else list(ms.parts)
+    built = [p for p in chosen if not coming_modules(ms, p)]
+    if not built:
+        ids = registry.compact_ids(m.id for m in coming_modules(ms, chosen[0]))
+        raise TitoError(f"{_what(ms, chosen[0])} is not built yet: it needs modules {ids}, "
+                        "which come in a later release")
+    notes = [f"part {p.number} ({p.name}) is not built yet" for p in chosen if p not in built]
+    return built, notes
 
 
 def plan(ms: Milestone, target: Target, part: str | int | None = None,
          skip_checks: bool = False) -> tuple[list[Part], list[str]]:
-    """(parts to run, notes). Reference runs take every part; a workspace only unlocked ones."""
+    """(parts to run, notes). Reference runs take every built part; a workspace only unlocked
+    ones (every built one with skip_checks). Coming parts are never run."""
     done = target.completed()
-    chosen = [ms.part(part)] if part is not None else list(ms.parts)
+    chosen, notes = built_parts(ms, part)
     if target.reference:
-        return chosen, []
-    notes = []
+        return chosen, notes
     runnable = [p for p in chosen if registry.part_runnable(ms, p, done)]
     if skip_checks:
         for p in chosen:
             if p not in runnable:
                 missing = registry.milestone_missing(ms, done, p)
-                notes.append(f"part {p.number}: modules {' '.join(m.id for m in missing)} are not "
-                             "complete (--skip-checks: running anyway)")
+                notes.append(f"part {p.number}: modules {registry.compact_ids(m.id for m in missing)} "
+                             "are not complete (--skip-checks: running anyway)")
         return chosen, notes
     if not runnable:
-        p = chosen[0]
-        raise locked_error(ms, p, registry.milestone_missing(ms, done, p))
+        raise locked_error(ms, chosen[0], done)
     for p in chosen:
         if p not in runnable:
             missing = registry.milestone_missing(ms, done, p)
             notes.append(f"part {p.number} ({p.name}) unlocks after module(s) "
-                         f"{', '.join(str(m) for m in missing)}")
+                         f"{registry.compact_ids(m.id for m in missing)}: next "
+                         f"`tito module start {module_to_start(ms, p, done).id}`")
     return runnable, notes
 
 

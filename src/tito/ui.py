@@ -1,20 +1,119 @@
-"""Shared rich output: the console, status tables, check summaries and the unlock panel.
+"""Shared rich output: the console, messages, status tables, check summaries, the unlock panel.
 
 Functions here only build renderables or print them; they take plain data (registry objects,
 check reports, course rows) and never compute course state themselves.
+
+Messages mark commands with backticks, as the course's plain functions and errors write them:
+
+    say("module 03 is locked: next `tito module start 03`")
+
+prints the command bold cyan, without the backticks, and never breaks it across lines: on a
+terminal the message wraps between words, anywhere else (a log, a pipe) it stays one line.
 """
 
 from __future__ import annotations
 
+from rich._wrap import divide_line  # rich's own word wrapper (what Text.wrap calls)
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
+from rich.style import Style
 from rich.table import Table
-from rich.text import Text
+from rich.text import Lines, Text
 
 from tito.registry import Milestone, Module, Part
 
 console = Console(highlight=False)
+
+COMMAND = Style(bold=True, color="cyan")  # the style of a command; its text never wraps
+
+
+def _glued(t: Text) -> str:
+    """t's plain text with every space inside a command, and every no-break space (U+00A0, see
+    `keep`), replaced by "_", a word character of the same width: the word wrapper sees each
+    command as one word, at the same offsets."""
+    chars = list(t.plain.replace("\xa0", "_"))
+    for span in t.spans:
+        if span.style == COMMAND:
+            for i in range(span.start, min(span.end, len(chars))):
+                if chars[i] == " ":
+                    chars[i] = "_"
+    return "".join(chars)
+
+
+class CommandText:
+    """A rich Text that wraps between words, but never inside a command (a span in the COMMAND
+    style) nor at a no-break space: a command moves to the next line whole (only a command wider
+    than the whole line is folded). A renderable of its own, not a Text subclass, because
+    Console.print merges the Texts it is given into a plain Text before wrapping them."""
+
+    def __init__(self, text: Text):
+        self.text = text
+
+    def wrap(self, console, width: int, justify="default", overflow="fold",
+             no_wrap: bool = False) -> Lines:
+        """Text.wrap, with the commands glued."""
+        lines = Lines()
+        for line in self.text.split(allow_blank=True):
+            line.expand_tabs(console.tab_size)
+            if no_wrap:
+                new_lines = Lines([line])
+            else:
+                new_lines = line.divide(divide_line(_glued(line), width, fold=overflow == "fold"))
+                for new in new_lines:
+                    new.rstrip_end(width)
+            new_lines.justify(console, width, justify=justify, overflow=overflow)
+            for new in new_lines:
+                if overflow != "ignore":
+                    new.truncate(width, overflow=overflow)
+                new.plain = new.plain.replace("\xa0", " ")  # the no-break space did its work
+            lines.extend(new_lines)
+        return lines
+
+    def __rich_console__(self, console, options):
+        no_wrap = self.text.no_wrap if self.text.no_wrap is not None else options.no_wrap
+        lines = self.wrap(console, options.max_width,
+                          justify=self.text.justify or options.justify or "default",
+                          overflow=self.text.overflow or options.overflow or "fold",
+                          no_wrap=bool(no_wrap))
+        yield from Text("\n").join(lines).render(console, end=self.text.end)
+
+    def __rich_measure__(self, console, options) -> Measurement:
+        """Measured like a Text (a panel that fits its content fits it), each command one word.
+        (Rich tables may still squeeze a column below that: give a command column no_wrap.)"""
+        lines = self.text.plain.splitlines()
+        widest = max((cell_len(x) for x in lines), default=0)
+        words = _glued(self.text).split()
+        return Measurement(max((cell_len(w) for w in words), default=widest), widest)
+
+
+def text(message: str) -> CommandText:
+    """A message in rich markup with `commands` in backticks -> CommandText, each command in the
+    COMMAND style and unbreakable, the backticks gone. Interpolated values must be escaped, and
+    a markup tag must close before the next command (`say(..., style=...)` styles a whole line)."""
+    out = Text()
+    for i, piece in enumerate(message.split("`")):
+        if i % 2:
+            out.append(piece, style=COMMAND)
+        else:
+            out.append_text(Text.from_markup(piece))
+    return CommandText(out)
+
+
+def keep(words: str) -> str:
+    """Words that stay on one line in a `text` message (e.g. '✓ 01 tensor'): no-break spaces."""
+    return words.replace(" ", "\xa0")
+
+
+def say(message: str, to: Console | None = None, style: str | None = None) -> None:
+    """Print one message (see `text`): wrapped between words on a terminal, one line elsewhere."""
+    to = to or console
+    line = text(message)
+    line.text.style = style or ""
+    to.print(line, soft_wrap=not to.is_terminal)
+
 
 MAX_ROWS = 15  # failing checks listed one by one; the rest are counted
 
@@ -60,7 +159,7 @@ def unlock_panel(milestone: Milestone, parts: list[Part]) -> Panel:
     if len(milestone.parts) > 1 and parts[0].number == milestone.parts[0].number:
         ready = ", ".join(f"{p.number}. {p.name}" for p in parts)
         lines.append(Text(f"Parts ready: {ready}"))
-    lines.append(Text.from_markup(f"Run it on your own code:  [bold cyan]{cmd}[/]"))
+    lines.append(text(f"Run it on your own code:  `{cmd}`"))
     return Panel(Group(*lines), title="🏆 milestone unlocked", border_style="green", expand=False)
 
 

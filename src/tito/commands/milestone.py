@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Group
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -22,10 +23,17 @@ from tito import milestone_run as mr
 from tito import registry, ui
 from tito.errors import TitoError
 from tito.registry import Milestone, Part
+from tito.ui import escape
 
 app = typer.Typer(help="Rerun the history of ML - perceptron to MLPerf - on your own tinytorch.",
                   no_args_is_help=True)
 out = ui.console
+
+
+def say(message: str, style: str | None = None) -> None:
+    """One message, `commands` in backticks: see tito.ui.say."""
+    ui.say(message, out, style)
+
 
 IdArg = Annotated[str, typer.Argument(help="Milestone id: 1, 01 or its name (e.g. perceptron).")]
 WorkspaceOpt = Annotated[Optional[Path], typer.Option(
@@ -35,7 +43,7 @@ ReferenceOpt = Annotated[bool, typer.Option(
     "--reference", help="Run on the reference framework instead of your code (needs no workspace; "
                         "records nothing).")]
 STATUS_STYLE = {mr.LOCKED: "[dim]🔒 LOCKED[/]", mr.READY: "[cyan]▶ READY TO RUN[/]",
-                mr.COMPLETE: "[green]✓ COMPLETE[/]"}
+                mr.COMPLETE: "[green]✓ COMPLETE[/]", mr.COMING: "[dim]· COMING[/]"}
 
 
 def _view_state(workspace: Path | None):
@@ -87,13 +95,15 @@ def results_table(outcome: mr.Outcome) -> Table:
 
 
 def _fix_lines(target: mr.Target, culprits) -> list[str]:
+    """What to do about a failure, as messages for ui.text (commands in backticks)."""
     if target.reference:
         return [f"This is the reference framework: a failure here is a TinyTorch bug "
                 f"({', '.join(str(m) for m in culprits) or 'see above'}) - please report it."]
     lines = []
     for m in culprits:
-        lines.append(f"  module {m}: fix modules/{m.key}/{m.file_name}, check it with "
-                     f"`tito module test {m.id}`, re-export with `tito module complete {m.id}`")
+        lines.append(f"  module {ui.keep(str(m))}: fix modules/{m.key}/{m.file_name}, check it "
+                     f"with `tito module test {m.id}`, re-export with "
+                     f"`tito module complete {m.id}`")
     return ["Likely culprit(s):", *lines] if lines else []
 
 
@@ -123,19 +133,19 @@ def failure_panel(target: mr.Target, ms: Milestone, part: Part, o: mr.Outcome) -
         parts += [Text(f"  · {n}", style="dim") for n in o.notes[:6]]
     elif o.kind == "timeout":
         parts.append(Text(f"Time limit: {o.message}.", style="bold red"))
-        parts.append(Text("Your code may be much slower than it should be (a Python loop where "
-                          "NumPy should work on whole arrays?). `--timeout SECONDS` raises the "
-                          "limit."))
-    elif o.kind == "data_error":
+        parts.append(ui.text("Your code may be much slower than it should be (a Python loop "
+                             "where NumPy should work on whole arrays?). `--timeout SECONDS` "
+                             "raises the limit."))
+    elif o.kind == "data_error":  # tinytorch.datasets writes its commands in backticks too
         parts.append(Text(o.message, style="bold red"))
         if o.detail:
-            parts.append(Text(o.detail))
+            parts.append(ui.text(escape(o.detail)))
     else:
         parts.append(Text(o.message, style="bold red"))
         if o.detail:
             parts.append(Text(o.detail, style="dim"))
     if o.kind != "data_error":
-        parts += [Text(line) for line in _fix_lines(target, mr.likely_culprits(ms, part, o))]
+        parts += [ui.text(line) for line in _fix_lines(target, mr.likely_culprits(ms, part, o))]
     parts.append(Text("Nothing was recorded.", style="bold"))
     title = f"✗ Milestone {ms.id}" + (f" part {part.number}" if len(ms.parts) > 1 else "")
     return Panel(Group(*parts), title=title, border_style="red", expand=False)
@@ -207,13 +217,13 @@ class LiveView:
         if done is not None:
             unit = "epoch" if "epoch" in f else "step"
             count = f"{unit} {done}" + (f"/{total}" if total else "") + "  "
-        out.print(f"  {count}{info}{left}")
+        say(escape(f"  {count}{info}{left}"))
 
     def log(self, text: str) -> None:
-        out.print(f"  {text}")
+        say(f"  {escape(text)}")
 
     def warning(self, text: str) -> None:
-        out.print(f"  [yellow]{text}[/]")
+        say(f"  {escape(text)}", style="yellow")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,21 +233,22 @@ def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, 
          celebrate: bool) -> bool:
     """The shared body of `run` (celebrate and record) and `test` (neither). True if achieved."""
     ms = registry.get_milestone(milestone)
+    mr.built_parts(ms, part)  # a coming milestone is refused first, workspace or not
     target = mr.resolve_target(reference, workspace)
     parts, notes = mr.plan(ms, target, part, skip_checks)
     if skip_checks and not target.reference:
-        out.print("[yellow]Warning:[/] --skip-checks: prerequisites were not checked.")
+        say("[yellow]Warning:[/] `--skip-checks`: prerequisites were not checked.")
     for n in notes:
-        out.print(f"[dim]{n}[/]")
+        say(n, style="dim")
     # (2) the learner's modules this run needs, imported one by one
     needed = sorted({mid for p in parts for mid in ms.modules_for(p)})
     modules = [registry.get_module(mid) for mid in needed]
     imports = mr.check_imports(target, modules)
     whose = "reference" if target.reference else "your"
-    out.print(f"[bold]Imports ({whose} tinytorch at {target.package}):[/]")
+    say(f"[bold]Imports ({whose} tinytorch at {escape(str(target.package))}):[/]")
     for r in imports:
         mark = "[green]✓[/]" if r["ok"] else "[red]✗[/]"
-        out.print(f"  {mark} {r['module']}" + ("" if r["ok"] else f"  [red]{r['error']}[/]"))
+        say(f"  {mark} {r['module']}" + ("" if r["ok"] else f"  [red]{escape(r['error'])}[/]"))
     broken = [r["module"] for r in imports if not r["ok"]]
     if broken and not skip_checks:
         m = broken[0]
@@ -261,8 +272,8 @@ def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, 
             out.print(results_table(outcome))
         for name, prov in outcome.data.items():
             if not prov.get("exact", True):
-                out.print(f"[yellow]Note:[/] {name} is not the official data ({prov.get('note')}); "
-                          "these results are labelled as such.")
+                say(f"[yellow]Note:[/] {escape(name)} is not the official data "
+                    f"({escape(str(prov.get('note')))}); these results are labelled as such.")
         if not outcome.achieved:
             out.print(failure_panel(target, ms, p, outcome))
             achieved = False
@@ -279,14 +290,23 @@ def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, 
         else:
             out.print(f"[green]✓ part {p.number}: every condition holds[/] "
                       f"[dim]({outcome.seconds:.1f} s, nothing recorded)[/]")
-        names = [Path(f).name for f in outcome.plots] + ["metrics.json"]
-        out.print(f"Saved in {outcome.out_dir}/: {', '.join(names)}", soft_wrap=True, style="dim")
+        saved = _saved_files(outcome)
+        if saved:
+            say(f"Saved in {escape(str(outcome.out_dir))}/: {escape(', '.join(saved))}", "dim")
         if not achieved:
             break
     if celebrate and target.ws is not None and not target.reference:
         nxt = mr.next_step_text(target.completed(), mr.achievements(target))
-        out.print(f"[bold]Next:[/] {nxt}")
+        say(f"[bold]Next:[/] {escape(nxt)}")
     return achieved
+
+
+def _saved_files(outcome: mr.Outcome) -> list[str]:
+    """The names of the files this part's run left in its folder (plots, metrics.json)."""
+    if outcome.out_dir is None:
+        return []
+    names = [Path(f).name for f in outcome.plots] + ["metrics.json"]
+    return [n for n in dict.fromkeys(names) if (outcome.out_dir / n).is_file()]
 
 
 PartOpt = Annotated[Optional[str], typer.Option("--part", "-p",
@@ -343,22 +363,32 @@ def test(milestone: IdArg, full: Annotated[bool, typer.Option(
 @app.command("list")
 def list_(simple: Annotated[bool, typer.Option("--simple", help="One plain line each.")] = False,
           workspace: WorkspaceOpt = None) -> None:
-    """All six milestones: LOCKED / READY TO RUN / COMPLETE, and what unlocks each."""
+    """All six milestones: COMING / LOCKED / READY TO RUN / COMPLETE, and what unlocks each."""
     done, ach, ws = _view_state(workspace)
     rows = [(ms, mr.milestone_status(ms, done, ach), mr.unlock_note(ms, done, ach))
             for ms in registry.MILESTONES]
-    if simple:
-        for ms, status, note in rows:
-            out.print(f"{ms.id} {ms.year} {ms.title} - {status} ({note})")
-        return
     table = Table(title="Milestones" + ("" if ws else " (no workspace: a fresh learner's view)"),
                   title_justify="left")
     for col in ("id", "year", "milestone", "status", "parts / unlocks"):
-        table.add_column(col, no_wrap=col != "parts / unlocks")
+        table.add_column(col, no_wrap=col in ("id", "year", "status"))
     for ms, status, note in rows:
-        table.add_row(ms.id, str(ms.year), ms.title, STATUS_STYLE[status], note)
-    out.print(table)
-    out.print("[dim]Run one: tito milestone run ID   (try any on the reference: --reference)[/]")
+        table.add_row(ms.id, str(ms.year), escape(ms.title), STATUS_STYLE[status], escape(note))
+    fits = Measurement.get(out, out.options.update_width(1000), table).minimum <= out.width
+    if simple or not fits:  # a narrow terminal gets the lines too
+        for ms, status, note in rows:
+            say(f"{ms.id} {ms.year} {escape(ms.title)} - {status} ({escape(note)})")
+        if simple:
+            return
+    else:
+        out.print(table)
+    say("Run one: `tito milestone run ID`   (try any on the reference: `--reference`)", "dim")
+
+
+def _module_mark(m, done: set[str]) -> str:
+    """'✓ 01 tensor' (complete), '✗ 03 layers' (not yet), '· 10 tokenization (coming)'."""
+    if not m.built:
+        return f"[dim]{ui.keep(f'· {m} (coming)')}[/]"
+    return ui.keep(f"{'[green]✓[/]' if m.id in done else '[red]✗[/]'} {m}")
 
 
 @app.command()
@@ -368,24 +398,28 @@ def info(milestone: IdArg, workspace: WorkspaceOpt = None) -> None:
     done, ach, _ = _view_state(workspace)
     out.print(context_panel(ms))
     for p in ms.parts:
-        ready = registry.part_runnable(ms, p, done)
-        head = f"[bold]Part {p.number}: {p.name}[/]  " + ("[cyan]ready[/]" if ready else
-                                                          "[dim]locked[/]")
+        label = ("[dim]coming[/]" if mr.coming_modules(ms, p) else "[cyan]ready[/]"
+                 if registry.part_runnable(ms, p, done) else "[dim]locked[/]")
+        head = f"[bold]Part {p.number}: {escape(p.name)}[/]  {label}"
         if mr.part_achieved(ach, ms, p):
             head += "  [green]✓ achieved[/]"
-        out.print(head)
+        say(head)
         mods = [registry.get_module(mid) for mid in ms.modules_for(p)]
-        out.print("  modules: " + "  ".join(
-            f"{'[green]✓[/]' if m.id in done else '[red]✗[/]'} {m}" for m in mods))
+        say("  modules: " + "  ".join(_module_mark(m, done) for m in mods))
         for c in p.conditions:
             quick = (f" [dim](quick: {_target(c, c.quick_target)})[/]"
                      if c.quick_target is not None else "")
-            out.print(f"  • {c.label}: {_target(c, c.target)}{quick}")
+            say(f"  • {escape(c.label)}: {_target(c, c.target)}{quick}")
     status = mr.milestone_status(ms, done, ach)
-    out.print(f"Status: {STATUS_STYLE[status]}")
-    if status == mr.LOCKED:
-        missing = registry.milestone_missing(ms, done)
-        out.print("Unlock it with: " + "; ".join(f"tito module complete {m.id}" for m in missing))
+    say(f"Status: {STATUS_STYLE[status]}")
+    if status == mr.COMING:
+        ids = registry.compact_ids(m.id for m in mr.coming_modules(ms))
+        say(f"Modules {ids} are not built yet: this milestone comes in a later release.")
+    elif status == mr.LOCKED:
+        first = ms.parts[0]
+        missing = registry.compact_ids(m.id for m in registry.milestone_missing(ms, done, first))
+        start = mr.module_to_start(ms, first, done)
+        say(f"Unlock it with modules {missing}: next `tito module start {start.id}`")
 
 
 @app.command()
@@ -398,22 +432,26 @@ def status(detailed: Annotated[bool, typer.Option("--detailed", help="Every vict
     states = {ms.id: mr.milestone_status(ms, done, ach) for ms in registry.MILESTONES}
     n = sum(s == mr.COMPLETE for s in states.values())
     total = len(registry.MILESTONES)
-    out.print(f"[bold]Milestones achieved: {n}/{total} ({100 * n / total:.0f}%)[/]"
-              + (" - what your framework has done:" if n else ""))
+    say(f"[bold]Milestones achieved: {n}/{total} ({100 * n / total:.0f}%)[/]"
+        + (" - what your framework has done:" if n else ""))
     for ms in registry.MILESTONES:
         if states[ms.id] == mr.COMPLETE:
-            out.print(f"  [green]✓[/] {ms.year} {ms.title} [dim]- {ms.what}[/]")
+            say(f"  [green]✓[/] {ms.year} {escape(ms.title)} [dim]- {escape(ms.what)}[/]")
     if detailed:
         for ms in registry.MILESTONES:
             best = mr.best_values(ms, ach)
-            out.print(f"\n[bold]{ms.id} {ms.title} ({ms.year})[/]  {STATUS_STYLE[states[ms.id]]}")
+            out.print()
+            say(f"[bold]{ms.id} {escape(ms.title)} ({ms.year})[/]  {STATUS_STYLE[states[ms.id]]}")
             for p in ms.parts:
-                out.print(f"  part {p.number}: {p.name}")
+                say(f"  part {p.number}: {escape(p.name)}")
                 for c in p.conditions:
                     v = best.get((p.number, c.metric))
                     shown = "-" if v is None else _fmt(c.metric, v, c.op, c.target)
-                    out.print(f"    • {c.label}: target {_target(c, c.target)}, best {shown}")
-    out.print(f"[bold]Next:[/] {mr.next_step_text(done, ach)}")
+                    say(f"    • {escape(c.label)}: target {_target(c, c.target)}, best {shown}")
+    coming = [ms.id for ms in registry.MILESTONES if states[ms.id] == mr.COMING]
+    if coming:
+        say(f"Milestones {', '.join(coming)}: coming in a later release.", "dim")
+    say(f"[bold]Next:[/] {escape(mr.next_step_text(done, ach))}")
 
 
 @app.command()
@@ -421,17 +459,23 @@ def timeline(horizontal: Annotated[bool, typer.Option("--horizontal", help="One 
              workspace: WorkspaceOpt = None) -> None:
     """The journey from 1958 to 2018, with where you are."""
     done, ach, _ = _view_state(workspace)
-    mark = {mr.COMPLETE: "[green]✓[/]", mr.READY: "[cyan]▶[/]", mr.LOCKED: "[dim]🔒[/]"}
+    mark = {mr.COMPLETE: "[green]✓[/]", mr.READY: "[cyan]▶[/]", mr.LOCKED: "[dim]🔒[/]",
+            mr.COMING: "[dim]·[/]"}
     states = [(ms, mr.milestone_status(ms, done, ach)) for ms in registry.MILESTONES]
+
+    def coming(s: str) -> str:
+        return " [dim](coming)[/]" if s == mr.COMING else ""
+
     if horizontal:
-        out.print(" ── ".join(f"{mark[s]} {ms.year} {ms.title.removeprefix('The ')}"
-                              for ms, s in states))
+        say(" ── ".join(ui.keep(f"{mark[s]} {ms.year} {escape(ms.title.removeprefix('The '))}"
+                               f"{coming(s)}") for ms, s in states))
         return
     first, last = registry.MILESTONES[0].year, registry.MILESTONES[-1].year
     tree = Tree(f"[bold]The history of ML, {first} → {last}[/]")
     for ms, s in states:
-        node = tree.add(f"{mark[s]} [bold]{ms.year}[/] {ms.title} [dim]- {ms.people}[/]")
-        node.add(f"[dim]{ms.what}[/]")
+        node = tree.add(ui.text(f"{mark[s]} [bold]{ms.year}[/] {escape(ms.title)}{coming(s)} "
+                                f"[dim]- {escape(ms.people)}[/]"))
+        node.add(Text(ms.what, style="dim"))
     out.print(tree)
 
 
@@ -439,23 +483,24 @@ def timeline(horizontal: Annotated[bool, typer.Option("--horizontal", help="One 
 def next_(workspace: WorkspaceOpt = None) -> None:
     """The next milestone, and what to do to get there."""
     target = mr.resolve_target(False, workspace)
-    out.print(f"[bold]Next:[/] {mr.next_step_text(target.completed(), mr.achievements(target))}")
+    say(f"[bold]Next:[/] {escape(mr.next_step_text(target.completed(), mr.achievements(target)))}")
 
 
 @app.command()
 def celebrate(milestone: IdArg, workspace: WorkspaceOpt = None) -> None:
     """Replay a recorded achievement with its numbers."""
     ms = registry.get_milestone(milestone)
+    mr.built_parts(ms)  # a coming milestone: not built yet, so nothing to celebrate
     target = mr.resolve_target(False, workspace)
     ach = mr.achievements(target).get(ms.id, {})
     if not ach:
         raise TitoError(f"milestone {ms.id} ({ms.title}) has not been achieved yet",
-                        f"run it on your code: tito milestone run {ms.id}")
+                        f"run it on your code: `tito milestone run {ms.id}`")
     out.print(context_panel(ms))
     for p in ms.parts:
         recs = ach.get(str(p.number))
         if not recs:
-            out.print(f"[dim]Part {p.number} ({p.name}): not achieved yet[/]")
+            say(f"Part {p.number} ({escape(p.name)}): not achieved yet", "dim")
             continue
         rec = recs[-1]
         note = f"Recorded {rec.get('recorded_at', '?')} (seed {rec.get('seed')}), with YOUR code."
