@@ -32,6 +32,16 @@ GROUPS = [
 ]
 
 
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
+                                       is_eager=True)) -> None:
+    if version:
+        from tito import __version__
+
+        print(f"tito {__version__} (tinytorch {__version__})")
+        raise typer.Exit()
+
+
 def _mount() -> None:
     for modname, name, aliases in GROUPS:
         try:

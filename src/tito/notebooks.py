@@ -200,7 +200,7 @@ def _refresh_notebook(nb_path: Path, text: str) -> None:
     new = jt.reads(notebook_json(text), fmt="ipynb")
     try:
         old = jt.read(nb_path, fmt="ipynb")
-        combine_inputs_with_outputs(new, old)
+        new = combine_inputs_with_outputs(new, old, fmt="py:percent")
     except Exception:  # noqa: BLE001 - an unreadable old notebook: no outputs to keep
         pass
     write_atomic(nb_path, jt.writes(new, fmt="ipynb"))

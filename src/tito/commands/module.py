@@ -146,8 +146,8 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the wor
          = False,
          no_activate: Annotated[bool, typer.Option("--no-activate", help="Do not make it this "
                                                    "environment's `tinytorch`.")] = False) -> None:
-    """Create a learner workspace (stripped module notebooks, your own tinytorch/ package) and
-    make `import tinytorch` in this Python environment mean that package."""
+    """Create a learner workspace (module notebooks, your own tinytorch/ package); makes it this
+    environment's `import tinytorch`."""
     before = activation.active()
     ws = init_workspace(directory, solutions=solutions, activate=not no_activate)
     kind = "reference workspace (solutions in, all built modules complete)" if solutions \

@@ -53,7 +53,7 @@ def blas_info() -> str:
 
 
 def _workspace_rows(workspace: Path | None) -> list[Row]:
-    from tito import registry, state
+    from tito import activation, registry, state
     from tito.workspace import find_workspace
 
     try:
@@ -62,6 +62,8 @@ def _workspace_rows(workspace: Path | None) -> list[Row]:
         return [("workspace", False if workspace else None,
                  f"{e.message} ({e.hint})" if e.hint else e.message)]
     rows: list[Row] = [("workspace", True, str(ws.root))]
+    is_active, line = activation.describe(ws.root)
+    rows.append(("import tinytorch", is_active, line))
     try:
         done = ws.completed()
         achieved = state.get_achievements(ws.root)
@@ -111,10 +113,23 @@ def diagnose(workspace: Path | None = None) -> list[Row]:
                      f"{Sources.installed().reference})"))
     except TitoError as e:
         rows.append(("tinytorch", False, e.message))
-    for dist, why in (("matplotlib", "plots"), ("torch", "optional: parity tests and benchmarks")):
+    for dist, why in REQUIRED:  # a learner's install cannot work without these: ✗ with the fix
+        v = _version(dist) if importlib.util.find_spec(dist.replace("-", "_")) else None
+        rows.append((dist, v is not None, v or f"missing - needed for {why}: pip install {dist}"))
+    for dist, why in OPTIONAL:
         v = _version(dist)
         rows.append((dist, True if v else None, v or f"not installed ({why})"))
     return rows + _workspace_rows(workspace) + _data_rows()
+
+
+REQUIRED = (("matplotlib", "the milestones' plots"), ("pytest", "running the module checks"),
+            ("hypothesis", "the module checks' property tests"),
+            ("jupytext", "the lesson notebooks (.py/.ipynb pairs)"), ("rich", "tito's output"),
+            ("typer", "tito's commands"), ("platformdirs", "the data set cache"))
+OPTIONAL = (("ipykernel", "optional: a Jupyter/VS Code kernel for the lessons - pip install "
+                          "ipykernel"),
+            ("torch", "optional: parity tests and benchmarks - pip install torch --index-url "
+                      "https://download.pytorch.org/whl/cpu"))
 
 
 @app.command()
