@@ -89,11 +89,11 @@ class CommandText:
         return Measurement(max((cell_len(w) for w in words), default=widest), widest)
 
 
-def text(message: str) -> CommandText:
+def text(message: str, style: str = "") -> CommandText:
     """A message in rich markup with `commands` in backticks -> CommandText, each command in the
     COMMAND style and unbreakable, the backticks gone. Interpolated values must be escaped, and
-    a markup tag must close before the next command (`say(..., style=...)` styles a whole line)."""
-    out = Text()
+    a markup tag must close before the next command (`style` styles the whole message)."""
+    out = Text(style=style)
     for i, piece in enumerate(message.split("`")):
         if i % 2:
             out.append(piece, style=COMMAND)
@@ -110,9 +110,7 @@ def keep(words: str) -> str:
 def say(message: str, to: Console | None = None, style: str | None = None) -> None:
     """Print one message (see `text`): wrapped between words on a terminal, one line elsewhere."""
     to = to or console
-    line = text(message)
-    line.text.style = style or ""
-    to.print(line, soft_wrap=not to.is_terminal)
+    to.print(text(message, style or ""), soft_wrap=not to.is_terminal)
 
 
 MAX_ROWS = 15  # failing checks listed one by one; the rest are counted

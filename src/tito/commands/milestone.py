@@ -137,7 +137,7 @@ def failure_panel(target: mr.Target, ms: Milestone, part: Part, o: mr.Outcome) -
                              "where NumPy should work on whole arrays?). `--timeout SECONDS` "
                              "raises the limit."))
     elif o.kind == "data_error":  # tinytorch.datasets writes its commands in backticks too
-        parts.append(Text(o.message, style="bold red"))
+        parts.append(ui.text(escape(o.message), "bold red"))
         if o.detail:
             parts.append(ui.text(escape(o.detail)))
     else:
