@@ -12,11 +12,11 @@
 #
 # | step | you write | checked by |
 # |---|---|---|
-# | 1 | `Optimizer.zero_grad` | `check("07", "zero_grad")` (after step 2: it needs an `SGD`) |
-# | 2 | `SGD.step` (momentum, Nesterov, dampening, weight decay) | `check("07", "sgd")` |
+# | 1 | `Optimizer.zero_grad` | `check("07", "Optimizer.zero_grad")` (after step 2: it needs an `SGD`) |
+# | 2 | `SGD.step` (momentum, Nesterov, dampening, weight decay) | `check("07", "SGD")` |
 # | 3 | `Adam._decay` and `Adam.step` (bias-corrected moments) | `check("07", "adam-")` |
-# | 4 | `AdamW._decay` (decoupled weight decay) | `check("07", "adamw")` |
-# | 5 | `lr_at` of `StepLR`, `CosineAnnealingLR`, `LinearWarmup`, `WarmupCosine` | `check("07", "scheduler")` |
+# | 4 | `AdamW._decay` (decoupled weight decay) | `check("07", "AdamW")` |
+# | 5 | `lr_at` of `StepLR`, `CosineAnnealingLR`, `LinearWarmup`, `WarmupCosine` | `check("07", "StepLR")`, ... |
 # | 6 | `clip_grad_norm_` | `check("07", "clip_grad_norm")` |
 #
 # Each step is a markdown cell that teaches the idea, a code cell to fill in (where the answer
@@ -305,13 +305,13 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("07", "zero_grad")
+    check("07", "Optimizer.zero_grad")
 
 # %% nbgrader={"grade": true, "grade_id": "check-sgd", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("07", "sgd")
+    check("07", "SGD")
 
 # %% [markdown]
 # ## Adam: a step size for every coordinate
@@ -430,7 +430,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("07", "adam-")
+    check("07", "adam-")  # Adam's checks ("Adam-..."), not yet AdamW's: AdamW comes next
 
 # %% [markdown]
 # ## AdamW: weight decay that is not a gradient
@@ -444,7 +444,7 @@ if __name__ == "__main__":
 # $$p \leftarrow p\,(1 - \eta\lambda), \qquad \text{then Adam with } g \text{ unchanged},$$
 #
 # regularises as intended and generalises better. AdamW is today's default for transformers; the
-# GPT of milestone 05 trains with AdamW and $\lambda = 0.1$.
+# recipe measured for the GPT of milestone 05 (coming) uses AdamW with $\lambda = 0.1$.
 #
 # **Worked example.** Zero loss gradient, $p = (2, -1)$, $\eta = 0.1$, $\lambda = 0.5$:
 #
@@ -489,7 +489,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("07", "adamw")
+    check("07", "AdamW")
 
 # %% [markdown]
 # ## Learning-rate schedules
@@ -541,30 +541,20 @@ class LRScheduler:
 # %% [markdown]
 # ### Four schedules: `lr_at(base_lr, epoch)`
 #
-# You write one line (or three) per class; they share one cell because the checks test the four
-# together. With base rate $\eta_0$ and epoch $e$:
+# Each schedule is one small class: its constructor stores its settings and calls the base class,
+# and you write `lr_at`, the rate at epoch $e$ for a group whose base rate is $\eta_0$ - one line,
+# or three. Use `math.cos` and `math.pi` (these are Python floats, not arrays). The try-it cell
+# after each prints the rate for epochs 0 to 7 with $\eta_0 = 1$, so you can compare it with the
+# numbers worked out here.
 #
-# - **StepLR**: $\eta_0 \cdot \gamma^{\lfloor e / s \rfloor}$ - drop by $\gamma$ every $s$ epochs (the
-#   classic ResNet recipe: $\times 0.1$ at epochs 30, 60, 90). With $s = 2$, $\gamma = 0.5$,
-#   $\eta_0 = 1$: epochs 0..5 give $1, 1, 0.5, 0.5, 0.25, 0.25$.
-# - **CosineAnnealingLR**: $\eta_{\min} + (\eta_0 - \eta_{\min}) \cdot \tfrac{1}{2}\left(1 +
-#   \cos(\pi e / T_{\max})\right)$ - half a cosine from $\eta_0$ down to $\eta_{\min}$ at $T_{\max}$. With
-#   $T_{\max} = 4$, $\eta_{\min} = 0.1$: $1, 0.868, 0.55, 0.232, 0.1$. (This is PyTorch's closed form;
-#   its step-by-step recursion gives the same values.) Past $T_{\max}$ the closed form climbs
-#   again - it is a cosine - so set $T_{\max}$ to the length of training.
-# - **LinearWarmup** (PyTorch's `LinearLR` with end factor 1): the factor goes linearly from $f$
-#   to 1 over $w$ steps and then stays, $\eta_0 \left(f + (1 - f) \min(e, w) / w\right)$. With $w = 4$,
-#   $f = 0.2$: $0.2, 0.4, 0.6, 0.8, 1, 1, \dots$
-# - **WarmupCosine**, the transformer schedule: $\eta_0 \cdot e / w$ for $e < w$ (from exactly 0),
-#   then a cosine from $\eta_0$ to $\eta_{\min}$ over the remaining $T - w$ steps, and $\eta_{\min}$
-#   after $T$: with progress $q = \min(e - w, T - w) / (T - w)$ the rate is $\eta_{\min} + (\eta_0 -
-#   \eta_{\min}) \cdot \tfrac{1}{2}(1 + \cos \pi q)$. With $w = 2$, $T = 6$: $0, 0.5, 1, 0.854, 0.5,
-#   0.146, 0, 0, \dots$
+# **StepLR** drops the rate by a factor $\gamma$ every $s$ epochs (`step_size`):
 #
-# Use `math.cos` and `math.pi` (these are Python floats, not arrays), and integer division `//`
-# for StepLR.
+# $$\eta_e = \eta_0 \cdot \gamma^{\lfloor e / s \rfloor}.$$
+#
+# It is the classic recipe of the ResNet era ($\times 0.1$ at epochs 30, 60 and 90). With $s = 2$,
+# $\gamma = 0.5$: epochs 0 to 5 give $1, 1, 0.5, 0.5, 0.25, 0.25$. Use integer division `//`.
 
-# %% nbgrader={"grade": false, "grade_id": "schedulers", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% nbgrader={"grade": false, "grade_id": "steplr", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class StepLR(LRScheduler):
     """Multiply the lr by gamma every step_size epochs."""
 
@@ -578,6 +568,37 @@ class StepLR(LRScheduler):
         ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
+    sched, lrs = (lambda o: StepLR(o, step_size=2, gamma=0.5))(opt), []
+    for epoch in range(8):
+        lrs.append(round(opt.param_groups[0]["lr"], 3))
+        opt.step()  # (no gradients here: nothing moves; the order optimizer, then scheduler, is the point)
+        sched.step()
+    print("StepLR(step_size=2, gamma=0.5), epochs 0-7:", lrs)
+
+
+# %% nbgrader={"grade": true, "grade_id": "check-steplr", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "StepLR")
+
+
+# %% [markdown]
+# **CosineAnnealingLR** follows half a cosine from $\eta_0$ down to $\eta_{\min}$ over $T_{\max}$
+# epochs:
+#
+# $$\eta_e = \eta_{\min} + (\eta_0 - \eta_{\min}) \cdot \tfrac{1}{2}\left(1 + \cos(\pi e / T_{\max})\right).$$
+#
+# It falls slowly at first, fastest in the middle, and gently lands at $\eta_{\min}$ - no sudden
+# drops, and one setting fewer to tune than StepLR. With $T_{\max} = 4$ and $\eta_{\min} = 0.1$:
+# $1, 0.868, 0.55, 0.232, 0.1$. This is PyTorch's closed form (its step-by-step recursion gives the
+# same values). Past $T_{\max}$ it climbs again - it is a cosine - so set $T_{\max}$ to the length of
+# training; milestone 03 uses `T_max=epochs`.
+
+# %% nbgrader={"grade": false, "grade_id": "cosine-annealing-lr", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CosineAnnealingLR(LRScheduler):
     """Half a cosine from base_lr down to eta_min over T_max epochs (torch's closed form)."""
 
@@ -591,6 +612,34 @@ class CosineAnnealingLR(LRScheduler):
         ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
+    sched, lrs = (lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.1))(opt), []
+    for epoch in range(8):
+        lrs.append(round(opt.param_groups[0]["lr"], 3))
+        opt.step()  # (no gradients here: nothing moves; the order optimizer, then scheduler, is the point)
+        sched.step()
+    print("CosineAnnealingLR(T_max=4, eta_min=0.1), epochs 0-7:", lrs)
+
+
+# %% nbgrader={"grade": true, "grade_id": "check-cosine-annealing-lr", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "CosineAnnealingLR")
+
+
+# %% [markdown]
+# **LinearWarmup** (PyTorch's `LinearLR` with end factor 1) ramps the rate from $f \eta_0$ up to
+# $\eta_0$ over $w$ steps (`warmup_steps`, `start_factor`) and then holds it:
+#
+# $$\eta_e = \eta_0 \left(f + (1 - f) \cdot \min(e, w) / w\right).$$
+#
+# With $w = 4$, $f = 0.2$: $0.2, 0.4, 0.6, 0.8, 1, 1, \dots$ Warmup protects the first steps, when
+# the weights are random and Adam's second-moment estimate $v$ rests on a handful of gradients.
+
+# %% nbgrader={"grade": false, "grade_id": "linear-warmup", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class LinearWarmup(LRScheduler):
     """Ramp the lr linearly from start_factor * base_lr to base_lr over warmup_steps, then hold.
 
@@ -610,6 +659,37 @@ class LinearWarmup(LRScheduler):
         ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
+    sched, lrs = (lambda o: LinearWarmup(o, warmup_steps=4, start_factor=0.2))(opt), []
+    for epoch in range(8):
+        lrs.append(round(opt.param_groups[0]["lr"], 3))
+        opt.step()  # (no gradients here: nothing moves; the order optimizer, then scheduler, is the point)
+        sched.step()
+    print("LinearWarmup(warmup_steps=4, start_factor=0.2), epochs 0-7:", lrs)
+
+
+# %% nbgrader={"grade": true, "grade_id": "check-linear-warmup", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("07", "LinearWarmup")
+
+
+# %% [markdown]
+# **WarmupCosine** is the usual transformer schedule, stepped once per *batch*: a linear warmup
+# from exactly 0, then a cosine from $\eta_0$ down to $\eta_{\min}$ over the remaining $T - w$ steps
+# (`total_steps` $T$), and $\eta_{\min}$ after $T$:
+#
+# $$\eta_e = \eta_0\, e / w \quad (e < w), \qquad \eta_e = \eta_{\min} + (\eta_0 - \eta_{\min}) \cdot \tfrac{1}{2}(1 + \cos \pi q), \quad q = \frac{\min(e - w,\ T - w)}{T - w}.$$
+#
+# With $w = 2$, $T = 6$: $0, 0.5, 1, 0.854, 0.5, 0.146, 0, 0, \dots$ Clamping $q$ at 1 keeps the
+# rate at $\eta_{\min}$ instead of climbing back up when training runs past $T$. The recipe
+# measured for the GPT of milestone 05 (coming) is AdamW with this schedule (100 warmup steps,
+# cosine down to $0.1\eta_0$).
+
+# %% nbgrader={"grade": false, "grade_id": "warmup-cosine", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class WarmupCosine(LRScheduler):
     """The usual transformer schedule: linear warmup from 0 to base_lr over warmup_steps, then a
     cosine down to eta_min at total_steps (and eta_min after). Usually stepped once per batch."""
@@ -632,26 +712,21 @@ class WarmupCosine(LRScheduler):
 
 # %%
 if __name__ == "__main__":
-    schedules = {
-        "StepLR(step_size=2, gamma=0.5)": lambda o: StepLR(o, step_size=2, gamma=0.5),
-        "CosineAnnealingLR(T_max=4, eta_min=0.1)": lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.1),
-        "LinearWarmup(warmup_steps=4, start_factor=0.2)": lambda o: LinearWarmup(o, 4, start_factor=0.2),
-        "WarmupCosine(warmup_steps=2, total_steps=6)": lambda o: WarmupCosine(o, 2, 6),
-    }
-    for name, make in schedules.items():
-        opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
-        sched, lrs = make(opt), []
-        for epoch in range(8):
-            lrs.append(round(opt.param_groups[0]["lr"], 3))
-            opt.step()  # (no gradients here: nothing moves, the order is what matters)
-            sched.step()
-        print(f"{name:48s} {lrs}")
+    opt = SGD([Tensor(np.zeros(1, dtype=np.float32), requires_grad=True)], lr=1.0)
+    sched, lrs = (lambda o: WarmupCosine(o, warmup_steps=2, total_steps=6))(opt), []
+    for epoch in range(8):
+        lrs.append(round(opt.param_groups[0]["lr"], 3))
+        opt.step()  # (no gradients here: nothing moves; the order optimizer, then scheduler, is the point)
+        sched.step()
+    print("WarmupCosine(warmup_steps=2, total_steps=6), epochs 0-7:", lrs)
 
-# %% nbgrader={"grade": true, "grade_id": "check-schedulers", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+
+# %% nbgrader={"grade": true, "grade_id": "check-warmup-cosine", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("07", "scheduler")
+    check("07", "WarmupCosine")
+
 
 # %% [markdown]
 # ## Gradient clipping: a cap on one bad step

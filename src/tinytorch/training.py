@@ -15,7 +15,7 @@
 # | 1 | `correct_count(output, targets)` | `check("08", "correct_count")` |
 # | 2 | `Trainer.train_step` and `Trainer.evaluate` | `check("08", "train_step")`, `check("08", "evaluate")` |
 # | 3 | `save_checkpoint` and `load_checkpoint` | `check("08", "checkpoint")` |
-# | 4 | `EarlyStopping.step` | `check("08", "early_stopping_rule")` |
+# | 4 | `EarlyStopping.step` | `check("08", "EarlyStopping.step")` |
 # | 5 | (given) `Trainer.fit`, which runs all of it | `check("08", "fit")` |
 #
 # Every step has a markdown cell that teaches it, a cell to fill in (your copy says
@@ -693,7 +693,7 @@ if __name__ == "__main__":
 if __name__ == "__main__":
     from tito.notebook import check
 
-    check("08", "early_stopping_rule")
+    check("08", "EarlyStopping.step")
 
 
 # %% [markdown]
