@@ -27,7 +27,7 @@ def src(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def ws(tmp_path, src):
-    return init_workspace(tmp_path / "ws", src=src)
+    return init_workspace(tmp_path / "ws", src=src, activate=True)  # as `tito init` does
 
 
 @pytest.fixture()

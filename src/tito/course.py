@@ -103,9 +103,10 @@ def gate(ws: Workspace, m: Module, force: bool = False) -> list[Module]:
     missing = registry.missing_prereqs(m, ws.completed())
     if missing and not force:
         names = ", ".join(str(x) for x in missing)
-        first = registry.next_module(ws.completed()) or missing[0]
+        # the earliest missing prerequisite: its own prerequisites are all complete
         raise TitoError(f"module {m} is locked: complete {names} first",
-                        f"next: tito module start {first.id}   (or pass --force to go ahead anyway)")
+                        f"next: tito module start {missing[0].id}   (or pass --force to go ahead "
+                        "anyway)")
     return missing
 
 

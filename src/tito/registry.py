@@ -377,12 +377,6 @@ def missing_prereqs(module: Module, completed: set[str]) -> list[Module]:
 # ---------------------------------------------------------------------------------------------
 # Derived: what can run, what just unlocked, what to do next
 # ---------------------------------------------------------------------------------------------
-def part_built(milestone: Milestone, part: Part | None = None) -> bool:
-    """Every module the part (default: the first) needs exists in this release; else "coming"."""
-    part = part or milestone.parts[0]
-    return all(_BY_ID[mid].built for mid in milestone.modules_for(part))
-
-
 def part_runnable(milestone: Milestone, part: Part, completed: set[str]) -> bool:
     return all(mid in completed for mid in milestone.modules_for(part))
 

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tito import activation, course, registry, state, ui
+from tito import milestone_run as mr
 from tito.notebooks import notebook_path
 from tito.ui import escape
 from tito.workspace import find_workspace, init_workspace, list_backups, reset as reset_file, restore
@@ -45,7 +46,7 @@ def module_status(workspace: WorkspaceOpt = None) -> None:
     ws = find_workspace(workspace)
     rows = course.module_rows(ws)
     out.print(ui.module_table(rows, title=f"Modules in {ws.root}"))
-    out.print(f"[bold]Next:[/] {escape(course.next_step(ws, rows))}")
+    ui.say(f"[bold]Next:[/] {escape(course.next_step(ws, rows))}", out)
 
 
 @app.command()
@@ -61,8 +62,7 @@ def start(module: ModuleArg, force: ForceOpt = False, workspace: WorkspaceOpt = 
     out.print(f"[bold]Open:[/]   {escape(course.rel(ws, notebook_path(info.path)))}  [dim](the "
               f"lesson, as a notebook; or edit {escape(info.path.name)} - tito reads the one you "
               "edited last)[/]" + ("  [dim](created)[/]" if info.created else ""), soft_wrap=True)
-    out.print(f"[bold]Then:[/]   tito module test {m.id}   ->   tito module complete {m.id}",
-              soft_wrap=True)
+    ui.say(f"[bold]Then:[/]   `tito module test {m.id}`   ->   `tito module complete {m.id}`", out)
 
 
 @app.command()
@@ -78,10 +78,10 @@ def test(module: ModuleArg,
     _print_notes(report.notes)
     out.print(ui.check_summary(report, verbose=verbose))
     if not report.ok:
-        out.print(f"Fix the function(s) above in {escape(course.rel(ws, ws.working_file(m)))} and run "
-                  f"`tito module test {m.id}` again.")
+        ui.say(f"Fix the function(s) above in {escape(course.rel(ws, ws.working_file(m)))} and run "
+               f"`tito module test {m.id}` again.", out)
         raise typer.Exit(1)
-    out.print(f"[green]All checks pass.[/] Export it with `tito module complete {m.id}`.")
+    ui.say(f"[green]All checks pass.[/] Export it with `tito module complete {m.id}`.", out)
 
 
 @app.command()
@@ -99,7 +99,7 @@ def complete(module: ModuleArg, force: ForceOpt = False, verbose: VerboseOpt = F
     out.print(f"[green]✓ Module {m} complete:[/] exported to {escape(course.rel(ws, ws.exported_file(m)))}.")
     for milestone, parts in result.unlocked:
         out.print(ui.unlock_panel(milestone, parts))
-    out.print(f"[bold]Next:[/] {escape(course.next_step(ws))}")
+    ui.say(f"[bold]Next:[/] {escape(course.next_step(ws))}", out)
 
 
 def _print_notes(notes: list[str]) -> None:
@@ -161,7 +161,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to create the wor
                       "(switch back with: tito workspace activate DIR).[/]", soft_wrap=True)
     first = registry.built_modules()[0]
     then = "tito milestone list" if solutions else f"tito module start {first.id}"
-    out.print(f"Next:  cd {escape(course.rel(ws, ws.root))} && {then}", soft_wrap=True)
+    ui.say(f"Next:  `cd {escape(course.rel(ws, ws.root))} && {then}`", out)
     out.print("[dim]README.md there explains the loop: start -> edit -> test -> complete.[/]")
 
 
@@ -182,7 +182,7 @@ def status(workspace: WorkspaceOpt = None) -> None:
         table.add_column(col)
     for ms in registry.MILESTONES:
         parts_done = [p for p in ms.parts if achieved.get(ms.id, {}).get(str(p.number))]
-        if not registry.part_built(ms):
+        if mr.coming_modules(ms):
             label = "[dim]· coming[/]"
         elif len(parts_done) == len(ms.parts):
             label = "[green]✓ achieved[/]"
@@ -196,8 +196,8 @@ def status(workspace: WorkspaceOpt = None) -> None:
     out.print(table)
     built = [r for r in rows if r.status != "coming"]
     n_done = sum(r.status == "complete" for r in built)
-    out.print(f"[bold]{n_done}/{len(built)}[/] built modules complete.  [bold]Next:[/] "
-              f"{escape(course.next_step(ws, rows))}", soft_wrap=True)
+    ui.say(f"[bold]{n_done}/{len(built)}[/] built modules complete.  [bold]Next:[/] "
+           f"{escape(course.next_step(ws, rows))}", out)
 
 
 TOP_LEVEL = [init, status]
