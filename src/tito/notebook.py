@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import types
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def run_here(m: Module, task: str | None = None, namespace: dict | None = None,
         tmp = Path(tmp)
         report = CheckReport(m, 0)
         args = checkrun.pytest_args(check_file, tmp) + ["--capture=sys", "-p", "no:warnings"]
-        cwd = os.getcwd()
+        cwd, start = os.getcwd(), time.monotonic()
         os.chdir(tmp)  # hypothesis and anything else a check writes go to the scratch folder
         try:
             with contextlib.redirect_stdout(io.StringIO()) as out, \
@@ -89,7 +90,7 @@ def run_here(m: Module, task: str | None = None, namespace: dict | None = None,
                 report.exit_code = int(pytest.main(args))
         finally:
             os.chdir(cwd)
-        report.output = out.getvalue()
+        report.output, report.seconds = out.getvalue(), time.monotonic() - start
         return checkrun.read_report(report, tmp / "report.json")
 
 
