@@ -226,3 +226,26 @@ def test_exception_in_learner_code_points_at_their_file(tito, ws):
     code, out, _ = tito("module", "test", "01", "-v")
     assert code == 1 and f"value (modules/01_tensor/tensor.py:{line})" in out
     assert "TypeError" in out and "stage/tinytorch" not in out
+
+
+def test_test_reads_the_notebook_when_it_was_edited_last(tito, ws):
+    """The learner edited the .ipynb (Jupyter, Colab): that is what gets checked, the .py is
+    brought up to date (the old one backed up), and the output says which file was read."""
+    import os
+
+    import nbformat
+
+    m = registry.get_module(1)
+    py = ws.working_file(m)
+    nb_path = py.with_suffix(".ipynb")
+    nb = nbformat.read(nb_path, as_version=4)
+    cell = next(c for c in nb.cells if "def value" in c.source)
+    cell.source = cell.source.replace("raise NotImplementedError()", "return x + 1", 1)
+    nbformat.write(nb, nb_path)
+    st = py.stat()
+    os.utime(nb_path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    code, out, _ = tito("module", "test", "01", "--task", "value")
+    assert "read tensor.ipynb" in out and "tensor.py updated from it" in out, out
+    assert code == 0 and "1 passed" in out, out
+    assert "return x + 1" in py.read_text()
+    assert list(ws.backups_dir(m).glob("*-tensor.py"))  # the overwritten .py was kept
