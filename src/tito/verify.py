@@ -141,7 +141,7 @@ print(json.dumps(out))
 def _stubs_import(src: Sources, mods: list[Module]) -> dict[str, str]:
     """Import every stripped module (with only stripped modules around it) in one subprocess."""
     files: dict = {p.name: p for p in src.support_files()}
-    for m in registry.built_modules():  # the selected modules import the others they build on
+    for m in {*registry.built_modules(), *mods}:  # the selected modules import the others
         files[m.file_name] = src.stripped_text(m)
     with tempfile.TemporaryDirectory(prefix="tito-verify-") as tmp:
         pkg = checkrun.stage(files, Path(tmp))
