@@ -31,6 +31,9 @@ TASK = os.environ.get("TITO_CHECK_TASK")
 
 _STUB = re.compile(r"^(\d\d_\w+): ([\w.<>]+)$")
 # "Linear.forward: ...", "Linear.forward (x @ W.T + b): ...", "relu(): ...", "softmax: ..."
+# the engine's refusal of a rule's gradient (autograd._parent_grad): "backward rule
+# tinytorch.autograd.mul_backward for op 'mul' returned a gradient of shape ..."
+_RULE = re.compile(r"^backward rule (?:[\w<>?]+\.)*([\w<>]+) for op ")
 _NAMED = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?=[\s:(])|[A-Za-z_]\w*(?=(?:\(\))?:|\s\())")
 
 
@@ -64,17 +67,29 @@ def pytest_configure(config):
         config.pluginmanager.register(_Reporter(REPORT), "tito-report")
 
 
+_PROFILE_BEFORE: list[str] = []
+
+
 def _hypothesis_profile() -> None:
     """One minimal failing example per property check, never 'N distinct failures': a single
     exception keeps its traceback, so the report can name the function at fault. Settings the
-    check files create inherit this profile (it is loaded before they are imported)."""
+    check files create inherit this profile (it is loaded before they are imported); the
+    previous profile comes back when the session ends (a notebook kernel runs checks in-process)."""
     try:
         from hypothesis import settings
     except ImportError:
         return
+    _PROFILE_BEFORE.append(settings.get_current_profile_name())
     settings.register_profile("tito-checks", deadline=None, derandomize=True, database=None,
                               report_multiple_bugs=False)
     settings.load_profile("tito-checks")
+
+
+def pytest_unconfigure(config):
+    if _PROFILE_BEFORE:
+        from hypothesis import settings
+
+        settings.load_profile(_PROFILE_BEFORE.pop())
 
 
 def pytest_collection_modifyitems(config, items):
@@ -107,7 +122,8 @@ def fault(exc: BaseException | None, tb_entries, under: Path | None, prefer=(),
     learner's working file (`prefer`: the file of the module under test, or a notebook cell),
     else the innermost frame anywhere in the package under test. An AssertionError that a check
     helper raised for a crash (`raise AssertionError(...) from error`) keeps its message, and is
-    located by the frames of the crash it wraps. When the check's own code crashed (nothing of
+    located by the frames of the crash it wraps. The engine's RuntimeError for a gradient of the
+    wrong shape names the rule that returned it. When the check's own code crashed (nothing of
     the learner's on the stack), `fallback` - the check's task - is the function named.
     """
     if exc is None:
@@ -131,10 +147,13 @@ def fault(exc: BaseException | None, tb_entries, under: Path | None, prefer=(),
         info["where"] = f"{Path(str(entry.path)).name}:{entry.lineno + 1}"
     stub = _STUB.match(message.strip()) if isinstance(exc, NotImplementedError) else None
     named = _NAMED.match(message) if isinstance(exc, AssertionError) else None
+    rule = _RULE.match(message) if isinstance(exc, RuntimeError) else None
     if isinstance(exc, NotImplementedError) and not message.strip() and info.get("function"):
         info["kind"] = "stub"
     elif stub:
         info.update(kind="stub", function=stub.group(2))
+    elif rule:  # the engine names the rule whose gradient it refused; the rule is at fault
+        info["function"] = rule.group(1)
     elif named and not (wrapped and in_working_file):  # (a crash in the working file: its frame)
         info["function"] = named.group(1)
     elif not info.get("function") and fallback:

@@ -232,18 +232,22 @@ def gradcheck(fn: Callable[..., Tensor], *inputs, name: str, wrt: Sequence[int] 
     _, probe = run(arrays, ())
     weights = rng.standard_normal(probe.shape)
 
-    def scalar(arrs):
-        return float(np.sum(run(arrs, ())[1].data * weights))
+    def scalar(arrs):  # on copies: a forward that writes into its inputs cannot move the point
+        return float(np.sum(run([a.copy() for a in arrs], ())[1].data * weights))
+
+    def unchanged(tensors, when):
+        for i, (t, a) in enumerate(zip(tensors, arrays)):
+            if not np.array_equal(t.data, a, equal_nan=True):
+                raise AssertionError(f"{name}: {when} changed the value of input {i} in place")
 
     tensors, out = run([a.copy() for a in arrays], set(wrt))  # copies: the numeric pass uses `arrays`
+    unchanged(tensors, "the forward pass")
     if not out.requires_grad:
         raise AssertionError(f"{name}: the output does not require grad (the graph was not recorded)")
     check_rules(out, name)
     out.backward(Tensor(weights, dtype=np.float64))  # seeds d(scalar)/d(out) = weights directly,
     # so a wrong mul/sum rule cannot fail every other rule's check under their names
-    for i, (t, a) in enumerate(zip(tensors, arrays)):
-        if not np.array_equal(t.data, a, equal_nan=True):
-            raise AssertionError(f"{name}: backward changed the value of input {i} in place")
+    unchanged(tensors, "backward")
     for i in wrt:
         expected = numeric_grad(scalar, arrays, i)
         got = tensors[i].grad

@@ -556,8 +556,8 @@ def test_backward_long_chain_no_recursion():
 def test_backward_twice_accumulates_like_torch():
     """Two forward+backward passes, and backward twice on one graph, both ADD into .grad."""
     x0, w0 = np.array([1.0, -2.0, 3.0], np.float32), np.array([0.5, 1.5, -1.0], np.float32)
-    x = Tensor(x0, requires_grad=True)
-    w = Tensor(w0, requires_grad=True)
+    x = Tensor(x0.copy(), requires_grad=True)
+    w = Tensor(w0.copy(), requires_grad=True)
     for _ in range(2):  # two separate forward passes
         (x * w).sum().backward()
     assert_close(grad_of(x, "backward"), 2 * w0, "backward (two passes accumulate: x.grad = 2w)", [x0, w0])
@@ -585,7 +585,7 @@ def test_backward_twice_accumulates_like_torch():
 def test_backward_grad_zeroing_and_no_aliasing():
     """Setting .grad = None (zero_grad) starts fresh; leaves' .grad arrays never alias each other."""
     a0, b0 = np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32)
-    a, b = Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)
+    a, b = Tensor(a0.copy(), requires_grad=True), Tensor(b0.copy(), requires_grad=True)
     (a + b).sum().backward()
     a.grad.data += 10  # in place: must not change b.grad
     assert_close(grad_of(b, "backward"), [1.0, 1.0], "backward (a.grad and b.grad must be separate arrays)")
@@ -637,7 +637,7 @@ def test_backward_leaf_grads_are_writable_arrays_of_their_own():
 def test_backward_requires_grad_propagation():
     """Only leaves with requires_grad get gradients; results of constants record no graph."""
     x0, c0 = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0, 6.0], np.float32)
-    x, c = Tensor(x0, requires_grad=True), Tensor(c0)
+    x, c = Tensor(x0.copy(), requires_grad=True), Tensor(c0.copy())
     const = c * c + 1
     assert not const.requires_grad and const._op is None and const._parents == (), \
         "Tensor._make: an op on constants must not require grad or keep parents"
@@ -648,7 +648,7 @@ def test_backward_requires_grad_propagation():
     assert c.grad is None, "backward: a constant (requires_grad=False) must not receive .grad"
     with pytest.raises(RuntimeError):
         const.sum().backward()  # nothing requires grad
-    z = Tensor(c0).requires_grad_()
+    z = Tensor(c0.copy()).requires_grad_()
     (z * 2).sum().backward()
     assert_close(grad_of(z, "backward"), [2.0, 2.0, 2.0], "backward (after requires_grad_())", [c0])
 
@@ -657,7 +657,7 @@ def test_backward_requires_grad_propagation():
 def test_backward_detach():
     """detach() shares the data but cuts the graph: no gradient flows through it."""
     x0 = np.array([1.0, -1.0, 2.0], np.float32)
-    x = Tensor(x0, requires_grad=True)
+    x = Tensor(x0.copy(), requires_grad=True)
     d = x.detach()
     assert not d.requires_grad and np.shares_memory(d.data, x.data), "Tensor.detach: must share data, no grad"
     (x * 2 + d * 3 + (x * d).detach()).sum().backward()
@@ -668,7 +668,7 @@ def test_backward_detach():
 def test_backward_no_grad():
     """no_grad() (context and decorator) records no graph; recording resumes after it."""
     x0 = np.array([0.5, 1.5], np.float32)
-    x = Tensor(x0, requires_grad=True)
+    x = Tensor(x0.copy(), requires_grad=True)
     with no_grad():
         assert not is_grad_enabled(), "no_grad: is_grad_enabled() is True inside"
         y = x * 3
@@ -698,22 +698,22 @@ def test_backward_no_grad():
 def test_backward_non_scalar_root():
     """A non-scalar root needs an explicit gradient (like torch); with one, it is the seed."""
     x0 = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    x = Tensor(x0, requires_grad=True)
+    x = Tensor(x0.copy(), requires_grad=True)
     y = x * x
     with pytest.raises(RuntimeError):
         y.backward()
     seed = np.array([[1.0, 0.0], [2.0, -1.0]], np.float32)
-    y.backward(Tensor(seed))
+    y.backward(Tensor(seed.copy()))
     assert_close(grad_of(x, "backward"), 2 * x0 * seed, "backward (y.backward(grad): x.grad = grad * 2x)",
                  [x0, seed])
     x.grad = None
-    y.backward(seed)  # an ndarray works too
+    y.backward(seed.copy())  # an ndarray works too
     assert_close(grad_of(x, "backward"), 2 * x0 * seed, "backward (y.backward(ndarray))", [x0, seed])
     one = Tensor(np.array([3.0], np.float32), requires_grad=True)
     (one * 2).backward()  # one element, shape (1,): allowed without grad
     assert_close(grad_of(one, "backward"), [2.0], "backward (one-element root of shape (1,))")
-    leaf = Tensor(x0, requires_grad=True)
-    leaf.backward(seed)  # a leaf root: its grad is the seed
+    leaf = Tensor(x0.copy(), requires_grad=True)
+    leaf.backward(seed.copy())  # a leaf root: its grad is the seed
     assert_close(grad_of(leaf, "backward"), seed, "backward (on a leaf)", [seed])
 
 
@@ -721,7 +721,7 @@ def test_backward_non_scalar_root():
 def test_backward_diamond():
     """A value used by two consumers gets the SUM of their gradients, and only once complete."""
     x0 = np.array([1.0, -2.0, 0.5], np.float64)
-    x = Tensor(x0, dtype=np.float64, requires_grad=True)
+    x = Tensor(x0.copy(), dtype=np.float64, requires_grad=True)
     (x * x + x).sum().backward()  # x used three times
     assert_close(grad_of(x, "backward"), 2 * x0 + 1, "backward (x*x + x: 2x + 1)", [x0])
     x.grad = None

@@ -129,18 +129,21 @@ def test_train_step_clips_the_gradients_before_the_step():
 
 
 @pytest.mark.task("Trainer.train_step")
-def test_scheduler_stepped_per_batch():
+def test_scheduler_stepped_per_batch(tmp_path):
     """scheduler_interval="step": the scheduler steps after every batch (3 per epoch here), and the
-    history records the lr each epoch started with."""
+    history records the lr each epoch started with. Without a val_loader, checkpoint_path keeps
+    the latest epoch."""
     x, y = blobs(16, seed=4)  # 48 examples: 3 batches of 16
     model = mlp()
     opt = SGD(model.parameters(), lr=0.1)
     trainer = Trainer(model, CrossEntropyLoss(), opt, scheduler=StepLR(opt, step_size=1, gamma=0.5),
                       scheduler_interval="step")
-    history = trainer.fit(batches(x, y, 16), epochs=2, progress=False)
+    history = trainer.fit(batches(x, y, 16), epochs=2, progress=False, checkpoint_path=tmp_path / "last.npz")
     assert_close(history["lr"], [0.1, 0.1 * 0.5 ** 3], "Trainer.fit (scheduler_interval='step': lr per epoch)")
     assert_close(opt.param_groups[0]["lr"], 0.1 * 0.5 ** 6, "Trainer.fit (scheduler_interval='step': lr after "
                  "6 batches)")
+    meta = call("load_checkpoint", load_checkpoint, mlp(seed=3), tmp_path / "last.npz")
+    assert meta.get("epoch") == 2, f"save_checkpoint: without a val_loader fit keeps the last epoch, got {meta}"
 
 
 @pytest.mark.task("Trainer.train_step")

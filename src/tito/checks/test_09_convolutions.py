@@ -38,6 +38,19 @@ def rand(*shape, seed=0, dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+def fresh(*arrays) -> list[Tensor]:
+    """Tensors on COPIES of `arrays`: a function that writes into its input cannot change the
+    arrays that the expected values are computed from (see `untouched`)."""
+    return [Tensor(np.array(a)) for a in arrays]
+
+
+def untouched(name: str, tensors, arrays) -> None:
+    for i, (t, a) in enumerate(zip(tensors, arrays)):
+        if not np.array_equal(t.data, a):
+            raise AssertionError(f"{name}: changed its input {i} in place (the caller's data: the previous "
+                                 "layer's output, or the images)")
+
+
 def parity(fn, fn_torch, *arrays, name: str, backward: str, atol=1e-5):
     """Forward vs PyTorch (a mismatch blames `name`), then the gradients of every input vs PyTorch
     (a mismatch blames the backward rule `backward`)."""
@@ -109,34 +122,34 @@ def conv_inputs(xs, ws, bias, dtype=np.float32):
 # im2col and col2im
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.task("im2col")
-@pytest.mark.parametrize("stride", [1, 2])
-def test_im2col_rows_are_receptive_fields(stride):
-    xp = np.arange(2 * 5 * 6 * 3, dtype=np.float32).reshape(2, 5, 6, 3)  # (N, Hp, Wp, C)
+@pytest.mark.parametrize("sh, sw", [(1, 1), (2, 2), (2, 1), (1, 3)], ids=str)
+def test_im2col_rows_are_receptive_fields(sh, sw):
+    xp = np.arange(2 * 5 * 7 * 3, dtype=np.float32).reshape(2, 5, 7, 3)  # (N, Hp, Wp, C)
     kh, kw = 3, 2
-    cols = call("im2col", im2col, xp, kh, kw, stride, stride)
-    ho, wo = (5 - kh) // stride + 1, (6 - kw) // stride + 1
-    expected = np.stack([xp[n, y * stride:y * stride + kh, z * stride:z * stride + kw, :].reshape(-1)
+    cols = call("im2col", im2col, xp, kh, kw, sh, sw)
+    ho, wo = (5 - kh) // sh + 1, (7 - kw) // sw + 1
+    expected = np.stack([xp[n, y * sh:y * sh + kh, z * sw:z * sw + kw, :].reshape(-1)
                          for n in range(2) for y in range(ho) for z in range(wo)])
-    assert_close(cols, expected, f"im2col: kernel {kh}x{kw}, stride {stride}: row (n, y, x) must be "
+    assert_close(cols, expected, f"im2col: kernel {kh}x{kw}, stride ({sh}, {sw}): row (n, y, x) must be "
                  "the receptive field of output pixel (y, x) of image n, ordered (i, j, c)", [xp])
 
 
 @pytest.mark.task("col2im")
 @SETTINGS
 @given(n=st.integers(1, 2), h=st.integers(3, 7), w=st.integers(3, 7), c=st.integers(1, 3),
-       k=st.integers(1, 3), s=st.integers(1, 3))
-def test_col2im_is_the_adjoint_of_im2col(n, h, w, c, k, s):
+       kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3))
+def test_col2im_is_the_adjoint_of_im2col(n, h, w, c, kh, kw, sh, sw):
     """<im2col(x), d> == <x, col2im(d)> for every x and d: col2im adds each entry back where
-    im2col copied it from (overlapping windows add up)."""
+    im2col copied it from (overlapping windows add up); kernels and strides need not be square."""
     x = rand(n, h, w, c, seed=h * w, dtype=np.float64)
-    cols = call("im2col", im2col, x, k, k, s, s)
-    d = rand(*cols.shape, seed=k + s, dtype=np.float64)
-    ho, wo = (h - k) // s + 1, (w - k) // s + 1
-    back = call("col2im", col2im, d.reshape(n, ho, wo, k, k, c), x.shape, s, s)
+    cols = call("im2col", im2col, x, kh, kw, sh, sw)
+    d = rand(*cols.shape, seed=kh + kw + sh + sw, dtype=np.float64)
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    back = call("col2im", col2im, d.reshape(n, ho, wo, kh, kw, c), x.shape, sh, sw)
     assert back.shape == x.shape, f"col2im: returned shape {back.shape}, expected {x.shape}"
     lhs, rhs = float(np.sum(cols * d)), float(np.sum(x * back))
     assert abs(lhs - rhs) <= 1e-8 * max(1.0, abs(lhs)), (
-        f"col2im: not the adjoint of im2col for images {x.shape}, kernel {k}x{k}, stride {s}: "
+        f"col2im: not the adjoint of im2col for images {x.shape}, kernel {kh}x{kw}, stride ({sh}, {sw}): "
         f"<im2col(x), d> = {lhs:.6g} but <x, col2im(d)> = {rhs:.6g} (a stride or an offset is off)")
 
 
@@ -147,7 +160,9 @@ def test_col2im_is_the_adjoint_of_im2col(n, h, w, c, k, s):
 @pytest.mark.parametrize("xs, ws, stride, padding, bias", CONV_CASES, ids=CASE_IDS)
 def test_conv2d_forward_matches_loops(xs, ws, stride, padding, bias):
     arrays = conv_inputs(xs, ws, bias)
-    out = call("conv2d", conv_fn(stride, padding, bias), *[Tensor(a) for a in arrays])
+    ts = fresh(*arrays)
+    out = call("conv2d", conv_fn(stride, padding, bias), *ts)
+    untouched("conv2d", ts, arrays)
     expected = conv_loops(arrays[0], arrays[1], arrays[2] if bias else None, stride, padding)
     assert out.dtype == np.float32, f"conv2d: float32 inputs gave {out.dtype}; keep float32"
     assert_close(out, expected, f"conv2d: stride {stride}, padding {padding}, bias {bias}", arrays,
@@ -216,7 +231,9 @@ POOL_IDS = ["2x2", "3x3-stride2-pad1-odd", "overlapping", "non-square", "fractio
 @pytest.mark.parametrize("xs, k, s, p", POOL_CASES, ids=POOL_IDS)
 def test_max_pool2d_forward_and_gradcheck(xs, k, s, p):
     x = rand(*xs, seed=4)
-    out = call("max_pool2d", max_pool2d, Tensor(x), k, s, p)
+    (t,) = fresh(x)
+    out = call("max_pool2d", max_pool2d, t, k, s, p)
+    untouched("max_pool2d", [t], [x])
     assert_close(out, pool_loops(x, k, s, p, np.max), f"max_pool2d: kernel {k}, stride {s}, padding {p}",
                  [x])
     gradcheck(lambda t: max_pool2d(t, k, s, p), x.astype(np.float64),
@@ -258,7 +275,7 @@ def test_max_pool2d_ties_everywhere(xs, k, s, p):
     """Inputs of only three distinct values (ReLU outputs are mostly tied zeros): for every
     window, overlapping or padded, the gradient goes to its first maximum only."""
     x = np.random.default_rng(12).integers(-1, 2, xs).astype(np.float32).clip(0, None)
-    t = Tensor(x, requires_grad=True)
+    t = Tensor(x.copy(), requires_grad=True)
     out = call("max_pool2d", max_pool2d, t, k, s, p)
     assert_close(out, pool_loops(x, k, s, p, np.max), f"max_pool2d: kernel {k}, stride {s}, padding {p}", [x])
     g = rand(*out.shape, seed=13)
@@ -272,7 +289,9 @@ def test_max_pool2d_ties_everywhere(xs, k, s, p):
 @pytest.mark.parametrize("xs, k, s, p", POOL_CASES, ids=POOL_IDS)
 def test_avg_pool2d_forward_and_gradcheck(xs, k, s, p):
     x = rand(*xs, seed=5)
-    out = call("avg_pool2d", avg_pool2d, Tensor(x), k, s, p)
+    (t,) = fresh(x)
+    out = call("avg_pool2d", avg_pool2d, t, k, s, p)
+    untouched("avg_pool2d", [t], [x])
     assert_close(out, pool_loops(x, k, s, p, np.mean), f"avg_pool2d: kernel {k}, stride {s}, padding {p}",
                  [x])
     gradcheck(lambda t: avg_pool2d(t, k, s, p), x.astype(np.float64),
@@ -309,7 +328,9 @@ def test_batch_norm2d_train_forward_and_running_stats(xs):
     x, gamma, beta = bn_inputs(xs)
     c, m = xs[1], xs[0] * xs[2] * xs[3]
     rm, rv = np.full(c, 0.5, np.float32), np.full(c, 2.0, np.float32)
-    out = call("batch_norm2d", batch_norm2d, Tensor(x), Tensor(gamma), Tensor(beta), rm, rv, True, 0.1, 1e-5)
+    ts = fresh(x, gamma, beta)
+    out = call("batch_norm2d", batch_norm2d, *ts, rm, rv, True, 0.1, 1e-5)
+    untouched("batch_norm2d", ts, [x, gamma, beta])
     x64 = x.astype(np.float64)
     mean, var = x64.mean(axis=(0, 2, 3)), x64.var(axis=(0, 2, 3))
     expected = (x64 - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5) * gamma[:, None, None] \
@@ -328,7 +349,9 @@ def test_batch_norm2d_eval_uses_running_stats():
     x, gamma, beta = bn_inputs((4, 3, 3, 3))
     rm, rv = np.array([0.5, -1, 2], np.float32), np.array([2, 0.5, 1], np.float32)
     before = (rm.copy(), rv.copy())
-    out = call("batch_norm2d", batch_norm2d, Tensor(x), Tensor(gamma), Tensor(beta), rm, rv, False)
+    ts = fresh(x, gamma, beta)
+    out = call("batch_norm2d", batch_norm2d, *ts, rm, rv, False)
+    untouched("batch_norm2d", ts, [x, gamma, beta])
     expected = (x - rm[:, None, None]) / np.sqrt(rv[:, None, None] + 1e-5) * gamma[:, None, None] \
         + beta[:, None, None]
     assert_close(out, expected, "batch_norm2d: in eval mode, normalise with running_mean/running_var", [x],
@@ -354,7 +377,9 @@ def test_batch_norm2d_momentum_and_eps():
     rm, rv = np.array([0.5, -1.0], np.float32), np.array([2.0, 0.5], np.float32)
     want_rm, want_rv = rm.astype(np.float64), rv.astype(np.float64)
     for k, batch in enumerate((x, x2), start=1):
-        out = call("batch_norm2d", batch_norm2d, Tensor(batch), Tensor(gamma), Tensor(beta), rm, rv, True, 0.3, 0.5)
+        ts = fresh(batch, gamma, beta)
+        out = call("batch_norm2d", batch_norm2d, *ts, rm, rv, True, 0.3, 0.5)
+        untouched("batch_norm2d", ts, [batch, gamma, beta])
         b64, m = batch.astype(np.float64), batch.shape[0] * batch.shape[2] * batch.shape[3]
         mean, var = b64.mean(axis=(0, 2, 3)), b64.var(axis=(0, 2, 3))
         assert_close(out, bn_reference(batch, gamma, beta, mean, var, 0.5), f"batch_norm2d (training, eps=0.5, "
