@@ -861,7 +861,8 @@ if __name__ == "__main__":
 #
 # - **`Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True)`** starts its
 #   weights and bias uniform in $\pm 1/\sqrt{\text{fan\_in}}$ with $\text{fan\_in} = C_{in} k_h k_w$,
-#   PyTorch's default: the output of a fresh layer then has roughly the scale of its input.
+#   PyTorch's default: the variance of a fresh layer's output is then about a third of its
+#   input's, whatever the fan-in - wide layers do not start with larger outputs than narrow ones.
 # - **`MaxPool2d(kernel_size, stride=None, padding=0)`** and **`AvgPool2d`**: no parameters; the
 #   stride defaults to the kernel size.
 # - **`AdaptiveAvgPool2d(output_size)`** pools to a *fixed output size*, whatever the input size: for
