@@ -3,10 +3,12 @@
 Each bug is pasted at the end of a copy of the reference module (redefining one function, or
 one class whose method is wrong - as a learner's file would hold it), staged as a `tinytorch`
 package with the reference prerequisites exactly as `tito module test` stages a learner's file,
-and the checks of the bug's task run on it through `tito.checkrun.run_checks`. The test asserts
-that checks fail, that the check written for the bug is among them, and that EVERY failure names
-one of the functions where the bug is - never an engine that tripped over it, a helper of the
-check, or '?'.
+and the checks of the bug's task run on it through `tito.checkrun.run_checks` with `import torch`
+made to fail (the verdict must not depend on it), and - for the bugs of conventions the PyTorch
+parity checks also enforce, and one bug per module - once more with torch as installed. The test
+asserts that checks fail, that the check written for the bug is among them, and that EVERY
+failure names one of the functions where the bug is - never an engine that tripped over it, a
+helper of the check, or '?'.
 
 Several of these bugs passed the checks before they were made precise (see each comment).
 """
@@ -371,11 +373,27 @@ def run_with_bug(b: Bug) -> checkrun.CheckReport:
     return checkrun.run_checks(m, files, src=src, task=b.task)
 
 
-@pytest.mark.parametrize("name", sorted(BUGS))
-def test_seeded_bug_is_caught_and_named(name):
+# also run with torch installed (importing torch costs seconds per run, so not every bug)
+WITH_TORCH = {"relu_slope_1_at_zero", "max_ties_each_get_the_full_gradient", "clip_blocks_the_gradient_at_its_bounds",
+              "pow_nan_at_zero_to_the_zero", "sigmoid_slope_from_x_overflows", "adam_counts_calls_not_parameter_steps",
+              "train_step_swaps_the_loss_arguments", "conv_weight_gradient_in_the_wrong_layout"}
+CASES = [(n, "torch-blocked") for n in sorted(BUGS)] + [(n, "torch-as-installed") for n in sorted(WITH_TORCH)]
+
+
+@pytest.mark.parametrize("name,torch_mode", CASES, ids=[f"{n}-{t}" for n, t in CASES])
+def test_seeded_bug_is_caught_and_named(name, torch_mode, tmp_path, monkeypatch):
+    if torch_mode == "torch-blocked":  # a module that shadows torch and fails to import
+        shim = tmp_path / "no-torch"
+        shim.mkdir()
+        (shim / "torch.py").write_text("raise ImportError('torch is not installed (test shim)')\n")
+        monkeypatch.setenv("PYTHONPATH", str(shim))
     b = BUGS[name]
     report = run_with_bug(b)
     assert not report.collect_errors, f"{name}: the checks did not load: {report.collect_errors[:1]}"
+    if torch_mode == "torch-blocked":
+        parity = ("vs_torch", "parity_with_torch", "matches_torch", "match_torch")
+        ran = [r.name for r in report.results if any(w in r.name for w in parity) and r.outcome != "skipped"]
+        assert not ran, f"{name}: torch parity checks ran although torch was blocked: {ran}"
     failed = report.failures()
     assert failed, f"{name}: every check of task {b.task!r} passed on the seeded bug"
     assert any(b.caught_by in r.name for r in failed), \
