@@ -213,7 +213,7 @@ if __name__ == "__main__":
 # than the whole forward pass of the embedding.
 #
 # **A sparse gradient in a dense array.** A batch of GPT-2 touches at most 8,192 of its 50,257
-# rows (fewer: frequent tokens repeat), yet `dW` is the full 154 MB table, at least 84% zeros,
+# rows (fewer: frequent tokens repeat), yet `dW` is the full 154 MB table, at least 83% zeros,
 # written and read every step. Frameworks offer *sparse* gradients for this (`nn.Embedding(...,
 # sparse=True)`: the touched row ids and their rows, 25 MB here). They help less than it seems:
 # Adam's moment estimates decay on every row every step, so the update is dense anyway unless the

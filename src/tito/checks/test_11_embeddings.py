@@ -340,12 +340,12 @@ def encoding(max_len: int, dim: int) -> np.ndarray:
 def _diagnose(pe: np.ndarray, ref: np.ndarray, dim: int) -> None:
     """A named message for the usual wrong tables, before the plain comparison."""
     n = len(pe)
-    if n > 1 and np.allclose(pe, pe[:1]):
-        raise AssertionError("sinusoidal_encoding: every position gets the same vector (a constant table): "
-                             "the position p must enter every angle p / 10000^(2i/dim)")
     if not np.allclose(ref, 0) and (np.allclose(pe, 0) or (n == dim and np.allclose(pe, np.eye(dim)))):
         raise AssertionError("sinusoidal_encoding: the table is all zeros or the identity - that encodes no "
                              "position; PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)")
+    if n > 1 and np.allclose(pe, pe[:1]):
+        raise AssertionError("sinusoidal_encoding: every position gets the same vector (a constant table): "
+                             "the position p must enter every angle p / 10000^(2i/dim)")
     if dim > 1 and not np.allclose(pe[0], ref[0], atol=1e-6):
         raise AssertionError(f"sinusoidal_encoding: row 0 is {np.round(pe[0], 4).tolist()}, expected "
                              f"{ref[0].tolist()} (sin 0 = 0 in the even columns, cos 0 = 1 in the odd ones)")
@@ -413,11 +413,15 @@ def test_sinusoidal_encoding_offsets_are_rotations(p, k, half):
 @pytest.mark.task("SinusoidalPositionalEncoding")
 @pytest.mark.parametrize("max_len, dim, T", [(64, 8, 5), (10, 7, 10), (3, 2, 1)])
 def test_sinusoidal_module_gives_the_first_T_rows(max_len, dim, T):
+    ref = pe_loop(max_len, dim)
+    table_ok = np.allclose(encoding(max_len, dim), ref, atol=1e-6)
     enc = call("SinusoidalPositionalEncoding.__init__", SinusoidalPositionalEncoding, max_len, dim)
     out = lookup("SinusoidalPositionalEncoding.forward", enc, T)
+    assert table_ok, (f"sinusoidal_encoding: the layer's table sinusoidal_encoding({max_len}, {dim}) is wrong "
+                      "(see the sinusoidal_encoding checks)")
     assert out.shape == (T, dim) and out.dtype == np.float32, (
         f"SinusoidalPositionalEncoding.forward: forward({T}) gave {out.shape} {out.dtype}, expected {(T, dim)} float32")
-    assert_close(out, pe_loop(max_len, dim)[:T], f"SinusoidalPositionalEncoding.forward: forward({T}) must be the "
+    assert_close(out, ref[:T], f"SinusoidalPositionalEncoding.forward: forward({T}) must be the "
                  "first T rows of the sinusoidal table", atol=1e-6)
     assert not out.requires_grad, "SinusoidalPositionalEncoding.forward: the encoding is fixed - no gradient"
     assert call("SinusoidalPositionalEncoding.parameters", enc.parameters) == [], \
