@@ -352,18 +352,19 @@ def sdpa_backward(g, out):
     """dV = P^T G;  dS = P * (G V^T - rowsum(G * O));  dQ = scale dS K;  dK = scale dS^T Q."""
     q, k, v = out._parents
     weights, scale = out._saved
-    # HINT: t(a) = np.swapaxes(a, -1, -2); dv = t(P) @ g; ds = P * (g @ t(V) - (g * out.data).sum(-1, keepdims=True));
-    # HINT: dq = scale * ds @ K, dk = scale * t(ds) @ Q; return None for an input that needs no gradient
+    # HINT: t(a) = np.swapaxes(a, -1, -2); dv = t(P) @ g; dP = g @ t(V);
+    # HINT: ds = P * (dP - (g * out.data).sum(-1, keepdims=True)); dq = scale * ds @ K, dk = scale * t(ds) @ Q;
+    # HINT: None for an input that needs no gradient
     ### BEGIN SOLUTION
     dv = np.swapaxes(weights, -1, -2) @ g if v.requires_grad else None  # (..., Tk, dv)
-    if not (q.requires_grad or k.requires_grad):
-        return None, None, dv
-    ds = g @ np.swapaxes(v.data, -1, -2)  # (..., Tq, Tk)  dP
-    ds -= (g * out.data).sum(axis=-1, keepdims=True)  # dP - rowsum(dP * P), as rowsum(G * O)
-    ds *= weights  # dS: 0 where masked
-    ds *= scale  # S = (q scale) k^T: the scale once, for both dQ and dK
-    dq = ds @ k.data if q.requires_grad else None  # (..., Tq, d)
-    dk = np.swapaxes(ds, -1, -2) @ q.data if k.requires_grad else None  # (..., Tk, d)
+    dq = dk = None
+    if q.requires_grad or k.requires_grad:
+        ds = g @ np.swapaxes(v.data, -1, -2)  # (..., Tq, Tk)  dP
+        ds -= (g * out.data).sum(axis=-1, keepdims=True)  # dP - rowsum(dP * P), as rowsum(G * O)
+        ds *= weights  # dS: 0 where masked
+        ds *= scale  # S = (q scale) k^T: the scale once, for both dQ and dK
+        dq = ds @ k.data if q.requires_grad else None  # (..., Tq, d)
+        dk = np.swapaxes(ds, -1, -2) @ q.data if k.requires_grad else None  # (..., Tk, d)
     return dq, dk, dv
     ### END SOLUTION
 
@@ -471,7 +472,8 @@ class MultiHeadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True):
         super().__init__()
         if num_heads < 1 or embed_dim % num_heads:
-            raise ValueError(f"MultiHeadAttention: embed_dim {embed_dim} is not a multiple of num_heads {num_heads}")
+            raise ValueError(f"MultiHeadAttention: embed_dim {embed_dim} is not a multiple of "
+                             f"num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.qkv = Linear(embed_dim, 3 * embed_dim, bias=bias)  # x -> [q | k | v]
         self.proj = Linear(embed_dim, embed_dim, bias=bias)  # concatenated heads -> output
@@ -479,7 +481,8 @@ class MultiHeadAttention(Module):
 
     def forward(self, x: Tensor, mask=None, is_causal: bool = False) -> Tensor:
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
-            raise ValueError(f"MultiHeadAttention.forward: expected x of shape (B, T, {self.embed_dim}), got {x.shape}")
+            raise ValueError(f"MultiHeadAttention.forward: expected x of shape (B, T, {self.embed_dim}), "
+                             f"got {x.shape}")
         B, T, D = x.shape
         nh, hs = self.num_heads, self.head_dim
         # HINT: qkv (B, T, 3D) -> reshape (B, T, 3, nh, hs) -> permute (3, B, nh, T, hs); q, k, v = [0], [1], [2];
