@@ -229,9 +229,20 @@ if __name__ == "__main__":
 # [0.248, -0.210, -0.134, 0.095]$. It sums to 0: raising all four inputs together leaves $y_1$ where
 # it is.
 #
-# **Cost.** A handful of passes over $(\ldots, C)$ arrays, like the forward - and it reuses the saved
-# $\hat x$ instead of recomputing it. The parameter gradients are sums over all $B \cdot T$ tokens;
-# `reshape(-1, C)` then `.sum(axis=0)` folds every leading axis at once.
+# **Cost, and two tricks.** A handful of passes over $(\ldots, C)$ arrays, like the forward - and it
+# reuses the saved $\hat x$ instead of recomputing it. Fold every leading axis into rows first,
+# `g.reshape(-1, C)`: $N = B \cdot T$ rows of $C$ numbers. Then two sums become matrix-vector products,
+# which BLAS runs far faster than NumPy's reductions:
+#
+# - the means over a row need no $\delta$ array of their own: $\sum_c \delta_c = \sum_c g_c \gamma_c$ is
+#   `g2 @ weight` for all rows at once, and $\sum_c \delta_c \hat x_c$ is `(g2 * xhat2) @ weight`;
+# - the parameter gradients are sums over the $N$ rows, `ones(N) @ matrix` (module 09's
+#   `_colsum`: `matrix.sum(axis=0)` walks a C-ordered array across its rows, which is slow), and
+#   $g \odot \hat x$ is computed once for both `dweight` and the second mean.
+#
+# Measured on a $(32, 64, 128)$ input, one thread: 7.7 ms with `.mean(axis=-1)` and `.sum(axis=0)`
+# written out, 4.5 ms this way (the machine was busy; the ratio is the point). Nine layer norms
+# run in each training step of the milestone's model, so it adds up.
 #
 # **What to write.** `layer_norm_backward(g, out)` returns `(dx, dweight, dbias)`; the parents are
 # `(x, weight, bias)` and `out._saved` is `(xhat, rstd)`.
@@ -244,16 +255,20 @@ def layer_norm_backward(g, out):
     x, weight, bias = out._parents
     xhat, rstd = out._saved
     c = x.shape[-1]
-    # HINT: d = g * weight.data; both means over axis=-1 with keepdims=True; the parameter
-    # HINT: gradients sum over all tokens: (g * xhat).reshape(-1, c).sum(axis=0)
+    # HINT: fold the tokens into rows: g2 = g.reshape(-1, c), xhat2 likewise; d = g2 * weight.data;
+    # HINT: mean(d) = (g2 @ weight.data) / c per row; mean(d xhat) = ((g2 * xhat2) @ weight.data) / c;
+    # HINT: sums over the rows (tokens) as ones @ matrix; return dx in x's shape
     ### BEGIN SOLUTION
-    d = g * weight.data  # (..., C) dL/dxhat
-    dx = d - d.mean(axis=-1, keepdims=True)  # (..., C)
-    dx -= xhat * np.mean(d * xhat, axis=-1, keepdims=True)
-    dx *= rstd
-    dweight = (g * xhat).reshape(-1, c).sum(axis=0)  # (C,)
-    dbias = g.reshape(-1, c).sum(axis=0)  # (C,)
-    return dx, dweight, dbias
+    g2, xhat2 = g.reshape(-1, c), xhat.reshape(-1, c)  # (N, C), N = all tokens
+    gx = g2 * xhat2  # (N, C) g * xhat, used twice
+    ones = np.ones(len(g2), dtype=g.dtype)  # (N,)
+    dweight = ones @ gx  # (C,) sum over tokens of g * xhat
+    dbias = ones @ g2  # (C,) sum over tokens of g
+    dx = g2 * weight.data  # (N, C) d = dL/dxhat
+    dx -= (g2 @ weight.data)[:, None] / c  # - mean(d): sum_c g w / C per token
+    dx -= xhat2 * ((gx @ weight.data)[:, None] / c)  # - xhat mean(d xhat)
+    dx *= rstd.reshape(-1, 1)
+    return dx.reshape(x.shape), dweight, dbias
     ### END SOLUTION
 
 
