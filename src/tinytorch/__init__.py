@@ -12,7 +12,7 @@ import sys
 
 __version__ = "0.1.0"
 
-# name -> the module file that defines it (the course order: 01 tensor ... 09 convolutions)
+# name -> the module file that defines it (the course order: 01 tensor ... 13 transformers)
 _EXPORTS = {
     "tensor": ["Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "arange",
                "randn", "rand", "manual_seed", "no_grad", "is_grad_enabled"],
@@ -24,6 +24,10 @@ _EXPORTS = {
                    "LinearWarmup", "WarmupCosine"],
     "training": ["Trainer", "save_checkpoint", "load_checkpoint", "EarlyStopping"],
     "convolutions": ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "AdaptiveAvgPool2d"],
+    "tokenization": ["CharTokenizer", "BPETokenizer"],
+    "embeddings": ["Embedding", "PositionalEmbedding", "SinusoidalPositionalEncoding"],
+    "attention": ["scaled_dot_product_attention", "MultiHeadAttention"],
+    "transformers": ["LayerNorm", "MLP", "TransformerBlock", "GPTConfig", "GPT"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 

@@ -141,7 +141,8 @@ print(json.dumps(out))
 def _stubs_import(src: Sources, mods: list[Module]) -> dict[str, str]:
     """Import every stripped module (with only stripped modules around it) in one subprocess."""
     files: dict = {p.name: p for p in src.support_files()}
-    for m in {*registry.built_modules(), *mods}:  # the selected modules import the others
+    wanted = {*registry.built_modules(), *mods, *(d for x in mods for d in registry.all_prereqs(x))}
+    for m in wanted:  # the selected modules import the others they build on
         files[m.file_name] = src.stripped_text(m)
     with tempfile.TemporaryDirectory(prefix="tito-verify-") as tmp:
         pkg = checkrun.stage(files, Path(tmp))
