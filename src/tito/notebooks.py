@@ -174,10 +174,10 @@ def sync(py_path: Path, backups_dir: Path | None = None) -> SyncResult:
     if from_nb == current:
         return SyncResult(nb_path if nb_newer else py_path)
     if nb_newer:
-        saved = _backup(py_path, backups_dir)
+        saved = backup_copy(py_path, backups_dir)
         _write_py(py_path, from_nb)
         return SyncResult(nb_path, py_path, saved)
-    saved = _backup(nb_path, backups_dir)
+    saved = backup_copy(nb_path, backups_dir)
     _refresh_notebook(nb_path, current)
     st = py_path.stat()  # the pair now holds the same code: neither is "newer"
     os.utime(nb_path, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -206,7 +206,8 @@ def _refresh_notebook(nb_path: Path, text: str) -> None:
     write_atomic(nb_path, jt.writes(new, fmt="ipynb"))
 
 
-def _backup(path: Path, backups_dir: Path | None) -> Path | None:
+def backup_copy(path: Path, backups_dir: Path | None) -> Path | None:
+    """Copy `path` to `backups_dir/<timestamp>-<name>` (a counter when the second repeats)."""
     if backups_dir is None:
         return None
     backups_dir.mkdir(parents=True, exist_ok=True)

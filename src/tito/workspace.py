@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -229,15 +228,7 @@ def backup(ws: Workspace, m: Module) -> Path | None:
     notebooks.sync(wf, ws.backups_dir(m))
     if not wf.exists():
         return None
-    d = ws.backups_dir(m)
-    d.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest, n = d / f"{stamp}-{m.file_name}", 1
-    while dest.exists():
-        n += 1
-        dest = d / f"{stamp}.{n:03d}-{m.file_name}"
-    shutil.copyfile(wf, dest)
-    return dest
+    return notebooks.backup_copy(wf, ws.backups_dir(m))
 
 
 def list_backups(ws: Workspace, m: Module) -> list[Path]:
