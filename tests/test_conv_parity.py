@@ -170,8 +170,14 @@ def test_training_steps_match_torch(net):
 # ---------------------------------------------------------------------------------------------
 # Implementation rules and the milestone's gradient check
 # ---------------------------------------------------------------------------------------------
+def _is_main_guard(node) -> bool:
+    return isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+
+
 def test_no_add_at_and_loops_only_over_kernel_offsets():
+    """The framework code (not the lesson's try-it cells, which run only in a notebook)."""
     tree = ast.parse(inspect.getsource(conv_mod))
+    tree.body = [node for node in tree.body if not _is_main_guard(node)]
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "at":
             assert not (isinstance(node.value, ast.Attribute) and node.value.attr == "add"), "np.add.at"
