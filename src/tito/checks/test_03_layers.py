@@ -4,22 +4,26 @@ Forward only: these checks never call backward(), so they pass before module 06 
 exists. What they do check is that the outputs are *recorded* in the graph (built from Tensor
 ops), so that module 06 can differentiate them later; the gradients themselves are checked by
 module 06's checks and the maintainers' tests.
+
+Every expectation is computed from a copy taken before the call (`Tensor(x)` shares x's memory:
+a layer that wrote into its input would otherwise be compared with itself), and a crash in a
+check's own code (a missing attribute, a read-only array) names the function whose result it was.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tinytorch.tensor as tt
 from tinytorch.activations import ReLU, Tanh
 from tinytorch.layers import Dropout, Flatten, Linear, Module, Parameter, Sequential
 from tinytorch.tensor import Tensor
-from tito.checks.harness import assert_close, torch_or_skip
+from tito.checks.harness import assert_close, blame, call, hypothesis_settings, torch_or_skip
 
-SETTINGS = settings(deadline=None, derandomize=True, max_examples=25, report_multiple_bugs=False)
+SETTINGS = hypothesis_settings(max_examples=25)  # one minimal failure, reproducible
 
 
 @pytest.fixture(autouse=True)
@@ -29,20 +33,39 @@ def _seed():
     tt.manual_seed(0)
 
 
-def _shapes(arrays) -> str:
-    return ", ".join(str(np.shape(a.data if isinstance(a, Tensor) else a)) for a in arrays)
+def forward(name: str, layer, x: np.ndarray, **tensor_kwargs):
+    """layer(Tensor(x)) as a Tensor; fails (naming `name`) if it crashed, returned something else,
+    or wrote into x (Tensor(x) shares x's memory)."""
+    before = x.copy()
+    out = call(name, layer, Tensor(x, **tensor_kwargs))
+    if not isinstance(out, Tensor):
+        raise AssertionError(f"{name}: returned {type(out).__name__}, expected a Tensor")
+    if not np.array_equal(x, before):
+        raise AssertionError(f"{name}: changed its input in place (x.data was modified); compute a new "
+                             "array instead (x * mask, not x.data *= mask)")
+    return out
 
 
-def call(name: str, fn, *args):
-    """fn(*args); a crash becomes an AssertionError that names `name` and the input shapes.
-    A stub's NotImplementedError and a check's own AssertionError pass through unchanged."""
+def expect_error(name: str, error, fn, *args, **kwargs):
+    """fn(...) must raise `error`; anything else fails, naming `name`."""
     try:
-        return fn(*args)
-    except (NotImplementedError, AssertionError):
+        fn(*args, **kwargs)
+    except NotImplementedError:
         raise
+    except error as e:
+        return e
     except Exception as e:
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e} "
-                             f"(input shapes: {_shapes(args)})") from e
+        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
+    raise AssertionError(f"{name}: did not raise a {error.__name__}")
+
+
+def get_state(module) -> dict:
+    """module.state_dict(), which must be a dict."""
+    state = call("Module.state_dict", module.state_dict)
+    if not isinstance(state, dict):
+        raise AssertionError(f"Module.state_dict: returned {type(state).__name__}, expected a dict "
+                             "{name: array}")
+    return state
 
 
 def make_linear(n_in: int, n_out: int, bias: bool = True, seed: int = 0):
@@ -54,14 +77,16 @@ def make_linear(n_in: int, n_out: int, bias: bool = True, seed: int = 0):
                              f"expected (out_features, in_features) = {(n_out, n_in)}")
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((n_out, n_in)).astype(np.float32)
-    layer.weight.data[...] = W
+    with blame("Linear.__init__", "writing known values into layer.weight.data in place"):
+        layer.weight.data[...] = W
     b = None
     if bias:
         if getattr(layer.bias, "shape", None) != (n_out,):
             raise AssertionError(f"Linear.__init__: Linear({n_in}, {n_out}).bias has shape "
                                  f"{getattr(layer.bias, 'shape', None)}, expected {(n_out,)}")
         b = rng.standard_normal(n_out).astype(np.float32)
-        layer.bias.data[...] = b
+        with blame("Linear.__init__", "writing known values into layer.bias.data in place"):
+            layer.bias.data[...] = b
     return layer, W, b
 
 
@@ -81,13 +106,13 @@ def reachable(out: Tensor) -> set[int]:
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.task("Linear")
 @SETTINGS
-@given(batch=st.sampled_from([(), (1,), (3,), (5,), (2, 4), (2, 1, 3)]),
+@given(batch=st.sampled_from([(), (1,), (3,), (5,), (2, 4), (2, 1, 3), (2, 1, 2, 3)]),
        n_in=st.integers(1, 6), n_out=st.integers(1, 6), bias=st.booleans())
 def test_linear_forward_matches_numpy(batch, n_in, n_out, bias):
     layer, W, b = make_linear(n_in, n_out, bias)
     x = np.random.default_rng(1).standard_normal((*batch, n_in)).astype(np.float32)
-    out = call("Linear.forward", layer, Tensor(x))
     expected = x.astype(np.float64) @ W.T.astype(np.float64) + (0 if b is None else b)
+    out = forward("Linear.forward", layer, x)
     assert_close(out, expected, "Linear.forward (x @ W.T + b, W of shape (out, in))", [x, W], atol=1e-4)
     if out.dtype != np.float32:
         raise AssertionError(f"Linear.forward: float32 input gave a {out.dtype} output")
@@ -99,8 +124,9 @@ def test_linear_forward_square_and_batched():
     for n_in, n_out, batch in [(4, 4, (3,)), (3, 5, (2, 6)), (6, 2, (2, 3, 4)), (7, 7, (2, 5))]:
         layer, W, b = make_linear(n_in, n_out, seed=n_in + n_out)
         x = np.random.default_rng(2).standard_normal((*batch, n_in)).astype(np.float32)
-        out = call("Linear.forward", layer, Tensor(x))
-        assert_close(out, x @ W.T + b, "Linear.forward (x @ W.T + b, W of shape (out, in))", [x, W], atol=1e-4)
+        expected = x @ W.T + b
+        out = forward("Linear.forward", layer, x)
+        assert_close(out, expected, "Linear.forward (x @ W.T + b, W of shape (out, in))", [x, W], atol=1e-4)
 
 
 @pytest.mark.task("Linear")
@@ -108,17 +134,15 @@ def test_linear_forward_vs_torch():
     torch = torch_or_skip()
     layer, W, b = make_linear(5, 3, seed=3)
     x = np.random.default_rng(4).standard_normal((2, 4, 5)).astype(np.float32)
-    out = call("Linear.forward", layer, Tensor(x))
     ref = torch.nn.functional.linear(torch.tensor(x), torch.tensor(W), torch.tensor(b)).numpy()
+    out = forward("Linear.forward", layer, x)
     assert_close(out, ref, "Linear.forward (vs torch.nn.functional.linear)", [x, W, b])
 
 
 @pytest.mark.task("Linear")
 def test_linear_records_graph():
     layer, W, b = make_linear(4, 3)
-    out = call("Linear.forward", layer, Tensor(np.ones((2, 4), np.float32)))
-    if not isinstance(out, Tensor):
-        raise AssertionError(f"Linear.forward: returned {type(out).__name__}, expected a Tensor")
+    out = forward("Linear.forward", layer, np.ones((2, 4), np.float32))
     ids = reachable(out)
     for name in ("weight", "bias"):
         if id(getattr(layer, name)) not in ids:
@@ -126,9 +150,14 @@ def test_linear_records_graph():
                                  "ops (the graph does not reach it), so module 06 could not train it; "
                                  "write it with Tensor ops, e.g. x @ self.weight.T + self.bias")
     with tt.no_grad():
-        out = call("Linear.forward", layer, Tensor(np.ones((2, 4), np.float32)))
+        out = forward("Linear.forward", layer, np.ones((2, 4), np.float32))
     if out.requires_grad:
         raise AssertionError("Linear.forward: under no_grad() the output must not record a graph")
+    nobias, _, _ = make_linear(4, 3, bias=False)
+    ids = reachable(forward("Linear.forward", nobias, np.ones((2, 4), np.float32)))
+    if id(nobias.weight) not in ids:
+        raise AssertionError("Linear.forward: with bias=False the output is not computed from self.weight "
+                             "with Tensor ops")
 
 
 @pytest.mark.task("Linear")
@@ -142,14 +171,29 @@ def test_linear_init_shapes_and_parameters():
     names = [n for n, _ in layer.named_parameters()]
     if names != ["weight", "bias"]:
         raise AssertionError(f"Linear.__init__: named_parameters() gave {names}, expected ['weight', 'bias']")
+    empty = call("Linear.__init__", Linear, 0, 3)  # no inputs: k would be 1/sqrt(0); torch uses bound 0
+    with blame("Linear.__init__", "Linear(0, 3).weight and .bias"):
+        shapes, bias = (empty.weight.shape, empty.bias.shape), np.asarray(empty.bias.data)
+    if shapes != ((3, 0), (3,)) or not np.array_equal(bias, np.zeros(3)):
+        raise AssertionError(f"Linear.__init__: Linear(0, 3) gave weight/bias shapes {shapes} and bias {bias}; "
+                             "expected (3, 0), (3,) and a bias of zeros (with no inputs the bound k is 0, "
+                             "as in torch)")
     nobias = call("Linear.__init__", Linear, 5, 3, False)
     if getattr(nobias, "bias", "missing") is not None:
         raise AssertionError("Linear.__init__: with bias=False, self.bias must be None")
     if [n for n, _ in nobias.named_parameters()] != ["weight"]:
         raise AssertionError("Linear.__init__: with bias=False the only parameter is 'weight'")
+    text = call("Linear.__repr__", repr, nobias)
+    if "in_features=5, out_features=3, bias=False" not in text:
+        raise AssertionError(f"Linear.__repr__: {text!r} should say in_features=5, out_features=3, bias=False")
+    expect_error("Linear.forward (an input with 4 features for Linear(5, 3))", ValueError,
+                 nobias, Tensor(np.ones((2, 4), np.float32)))
     x = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
-    out = call("Linear.forward", nobias, Tensor(x))
-    assert_close(out, x @ nobias.weight.data.T, "Linear.forward (bias=False: x @ W.T)", [x])
+    with blame("Linear.__init__", "Linear(5, 3, bias=False).weight.data"):
+        expected = x @ nobias.weight.data.T
+    assert_close(forward("Linear.forward", nobias, x), expected, "Linear.forward (bias=False: x @ W.T)", [x])
+    if getattr(nobias, "bias", "missing") is not None:
+        raise AssertionError("Linear.forward: with bias=False, self.bias must stay None")
 
 
 @pytest.mark.task("Linear")
@@ -157,7 +201,9 @@ def test_linear_init_bounds_and_statistics():
     n_in, n_out = 256, 300
     layer = call("Linear.__init__", Linear, n_in, n_out)
     k = 1 / np.sqrt(n_in)
-    for name, p in (("weight", layer.weight.data), ("bias", layer.bias.data)):
+    with blame("Linear.__init__", "self.weight.data and self.bias.data"):
+        params = (("weight", layer.weight.data), ("bias", layer.bias.data))
+    for name, p in params:
         v = np.asarray(p, dtype=np.float64)
         if np.abs(v).max() > k * (1 + 1e-6):
             raise AssertionError(f"Linear.__init__: {name} values reach {np.abs(v).max():.4f}, outside "
@@ -165,7 +211,7 @@ def test_linear_init_bounds_and_statistics():
         if np.abs(v).max() < 0.9 * k:
             raise AssertionError(f"Linear.__init__: {name} values stay within {np.abs(v).max():.4f}; "
                                  f"expected them to fill U(-{k:.4f}, {k:.4f})")
-    w = layer.weight.data.astype(np.float64)
+    w = np.asarray(params[0][1], dtype=np.float64)
     if abs(w.mean()) > 0.02 * k or abs(w.std() - k / np.sqrt(3)) > 0.03 * k / np.sqrt(3):
         raise AssertionError(f"Linear.__init__: weight mean {w.mean():.4g}, std {w.std():.4g}; "
                              f"U(-k, k) with k = {k:.4g} has mean 0 and std {k / np.sqrt(3):.4g}")
@@ -178,7 +224,9 @@ def test_linear_init_is_seeded():
     tt.manual_seed(7)
     b = call("Linear.__init__", Linear, 6, 4)
     c = call("Linear.__init__", Linear, 6, 4)
-    if not (np.array_equal(a.weight.data, b.weight.data) and np.array_equal(a.bias.data, b.bias.data)):
+    with blame("Linear.__init__", "self.weight.data and self.bias.data"):
+        same = np.array_equal(a.weight.data, b.weight.data) and np.array_equal(a.bias.data, b.bias.data)
+    if not same:
         raise AssertionError("Linear.__init__: after the same manual_seed two layers differ; draw the initial "
                              "values from tinytorch's generator (tinytorch.tensor.default_generator())")
     if np.array_equal(b.weight.data, c.weight.data):
@@ -191,11 +239,12 @@ def test_linear_weights_editable_in_place():
     layer, W, b = make_linear(3, 2)
     x = np.random.default_rng(5).standard_normal((4, 3)).astype(np.float32)
     with tt.no_grad():
-        call("Linear.forward", layer, Tensor(x))
+        forward("Linear.forward", layer, x)
         weight = layer.weight
-        layer.weight.data += 1.0
-        layer.bias.data -= 0.5
-        out = call("Linear.forward", layer, Tensor(x))
+        with blame("Linear.__init__", "editing layer.weight.data and layer.bias.data in place"):
+            layer.weight.data += 1.0
+            layer.bias.data -= 0.5
+        out = forward("Linear.forward", layer, x)
     if layer.weight is not weight:
         raise AssertionError("Linear.forward: it replaced self.weight; a layer must keep its Parameter objects")
     assert_close(out, x @ (W + 1).T + (b - 0.5), "Linear.forward (after editing weight.data in place: "
@@ -258,6 +307,36 @@ def test_named_parameters_nested():
 
 
 @pytest.mark.task("Module")
+def test_module_given_parts():
+    """Parameter (float32, requires_grad unless told otherwise), __call__ passing keywords to forward,
+    named_buffers: the given pieces the rest builds on."""
+    p = Parameter(np.ones((2, 2)))  # float64 in
+    if not isinstance(p, Tensor) or p.dtype != np.float32 or not p.requires_grad:
+        raise AssertionError(f"Parameter: got {type(p).__name__} {p.dtype} requires_grad={p.requires_grad}, "
+                             "expected a float32 Tensor that requires grad")
+    frozen, wide = Parameter(np.ones(2), requires_grad=False), Parameter(np.ones(2), dtype=np.float64)
+    if frozen.requires_grad or wide.dtype != np.float64:
+        raise AssertionError("Parameter: requires_grad=False / dtype=float64 were ignored")
+    if not repr(p).startswith("Parameter containing"):
+        raise AssertionError(f"Parameter.__repr__: {repr(p)!r}")
+
+    class Scaled(Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("steps", np.zeros(1, np.float32))
+
+        def forward(self, x, scale=1.0):
+            return x * scale
+
+    m = Scaled()
+    out = call("Module.__call__", lambda: m(Tensor([1.0, 2.0]), scale=3.0))
+    assert_close(out, [3.0, 6.0], "Module.__call__ (keywords go to forward)")
+    names = [n for n, _ in call("Module.named_buffers", lambda: list(Sequential(m).named_buffers()))]
+    if names != ["0.steps"]:
+        raise AssertionError(f"Module.named_buffers: got {names}, expected ['0.steps']")
+
+
+@pytest.mark.task("Module")
 def test_children_and_modules():
     net = Net()
     kids = call("Module.children", net.children)
@@ -270,6 +349,24 @@ def test_children_and_modules():
     if names != expect:
         raise AssertionError(f"Module.named_modules: got {names}, expected {expect} (self first, depth first, "
                              "each module once)")
+    named = call("Module.named_modules", lambda: list(net.named_modules(prefix="model")))
+    names = [n for n, _ in named]
+    expect = ["model"] + [f"model.{n}" for n in expect[1:]]
+    if names != expect:
+        raise AssertionError(f"Module.named_modules: with prefix='model' got {names}, expected {expect} (the "
+                             "prefix names self and starts every path below it)")
+    if named[3][1] is not net.block or named[7][1] is not net.block[2][0]:
+        raise AssertionError("Module.named_modules: must yield the module objects themselves")
+    mods = call("Module.modules", net.modules)
+    if len(mods) != 9 or mods[0] is not net:
+        raise AssertionError(f"Module.modules: {len(mods)} modules, expected 9, self first")
+    shared, act = Affine(2, 2), Tanh()
+    tree = Sequential(shared, act, Sequential(shared, act))  # the same layers under two parents
+    names = [n for n, _ in call("Module.named_modules", lambda: list(tree.named_modules()))]
+    if names != ["", "0", "1", "2"]:
+        raise AssertionError(f"Module.named_modules: got {names} for Sequential(a, act, Sequential(a, act)), "
+                             "expected ['', '0', '1', '2']: a layer reached twice (through two parents) "
+                             "counts once, like torch")
 
 
 @pytest.mark.task("Module")
@@ -281,15 +378,27 @@ def test_train_eval_reaches_nested_modules():
     flags = [m.training for m in net.modules() if isinstance(m, Module)]
     if any(flags):
         raise AssertionError(f"Module.train: after eval() the .training flags are {flags}, expected all False")
-    x = Tensor(np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32))
-    assert_close(call("Dropout.forward", inner, x), x.data, "Dropout.forward (in eval mode: the identity)",
-                 [x.data])
-    net.train()
+    x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32)
+    expected = x.copy()
+    assert_close(forward("Dropout.forward", inner, x), expected, "Dropout.forward (in eval mode: the identity)",
+                 [x])
+    if call("Module.train", net.train) is not net:
+        raise AssertionError("Module.train: must return the module itself (model = model.train())")
     if not all(m.training for m in net.modules() if isinstance(m, Module)):
         raise AssertionError("Module.train: after train() every nested module must have .training True")
-    out = call("Dropout.forward", inner, Tensor(np.ones((50, 20), np.float32)))
+    out = forward("Dropout.forward", inner, np.ones((50, 20), np.float32))
     if not (out.data == 0).any():
         raise AssertionError("Dropout.forward: back in train mode nothing was dropped")
+    if call("Module.train", net.train, False) is not net:
+        raise AssertionError("Module.train: train(False) must return the module itself")
+    flags = [m.training for m in net.modules() if isinstance(m, Module)]
+    if any(flags):
+        raise AssertionError(f"Module.train: after train(False) the .training flags are {flags}, expected all "
+                             "False (train(False) is eval())")
+    net.train(True)
+    inner.eval()  # only the inner one
+    if not net.training or inner.training:
+        raise AssertionError("Module.train: inner.eval() must switch off only that module and the ones below it")
 
 
 @pytest.mark.task("Module")
@@ -303,10 +412,35 @@ def test_zero_grad_sets_none():
         raise AssertionError(f"Module.zero_grad: gradients of {left} are still set; set every .grad to None")
 
 
+@pytest.mark.task("Module")
+def test_zero_grad_set_to_none_false():
+    """zero_grad(set_to_none=False) keeps each gradient tensor and fills it with zeros, in place;
+    a parameter without a gradient keeps none."""
+    net = Net()
+    params = net.parameters()
+    grads = {}
+    for k, p in enumerate(params[:-1]):  # the last one has no gradient
+        p.grad = grads[k] = Tensor(np.full(p.shape, 2.0, np.float32))
+    params[-1].grad = None
+    call("Module.zero_grad", net.zero_grad, set_to_none=False)
+    for k, p in enumerate(params[:-1]):
+        if p.grad is not grads[k]:
+            raise AssertionError("Module.zero_grad: with set_to_none=False each .grad must stay the same tensor, "
+                                 f"filled with zeros in place (got {type(p.grad).__name__})")
+        if not np.array_equal(p.grad.data, np.zeros(p.shape, np.float32)):
+            raise AssertionError("Module.zero_grad: with set_to_none=False every gradient must be all zeros")
+    if params[-1].grad is not None:
+        raise AssertionError("Module.zero_grad: with set_to_none=False a parameter without a gradient keeps "
+                             ".grad None")
+    call("Module.zero_grad", net.zero_grad, set_to_none=True)
+    if any(p.grad is not None for p in params):
+        raise AssertionError("Module.zero_grad: set_to_none=True must set every .grad to None")
+
+
 @pytest.mark.task("state_dict")
 def test_state_dict_round_trip():
     src, dst = Net(seed=0), Net(seed=10)
-    state = call("Module.state_dict", src.state_dict)
+    state = get_state(src)
     if list(state) != NET_PARAMS:
         raise AssertionError(f"Module.state_dict: keys {list(state)}, expected {NET_PARAMS}")
     for name, p in src.named_parameters():
@@ -321,21 +455,85 @@ def test_state_dict_round_trip():
     if not np.array_equal(state["fc1.weight"], saved["fc1.weight"]):
         raise AssertionError("Module.state_dict: the snapshot changed when the model changed; store copies")
     params = dst.parameters()
+    expected = {k: v.copy() for k, v in saved.items()}  # what load_state_dict is given could be kept as is
     call("Module.load_state_dict", dst.load_state_dict, saved)
     if any(p is not q for p, q in zip(params, dst.parameters())):
         raise AssertionError("Module.load_state_dict: replaced Parameter objects; copy the values in place "
                              "(an optimizer holds the old ones)")
     for name, p in dst.named_parameters():
-        assert_close(p.data, saved[name], f"Module.load_state_dict ({name})")
+        assert_close(p.data, expected[name], f"Module.load_state_dict ({name})")
     x = Tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32))
     src.fc1.weight.data -= 1
     assert_close(dst(x), src(x).data, "Module.load_state_dict (the loaded model computes the same)", [x.data])
 
 
 @pytest.mark.task("state_dict")
+def test_load_state_dict_copies_into_parameters():
+    """The values are copied INTO the existing arrays: the model never shares memory with the dict it
+    was loaded from (two models loaded from one dict must not train each other), float64 values
+    become the parameters' float32, and Tensor values work as well as arrays."""
+    src = Net(seed=0)
+    state = get_state(src)
+    state64 = {k: v.astype(np.float64) + 0.25 for k, v in state.items()}
+    expected = {k: v.copy() for k, v in state64.items()}
+    a, b = Net(seed=10), Net(seed=20)
+    data_before = [p.data for p in a.parameters()]
+    call("Module.load_state_dict", a.load_state_dict, state64)
+    call("Module.load_state_dict", b.load_state_dict, state64)
+    for k, (name, p) in enumerate(a.named_parameters()):
+        if p.dtype != np.float32:
+            raise AssertionError(f"Module.load_state_dict: {name!r} became {p.dtype}; copy the values into the "
+                                 "parameter's own float32 array (target.data[...] = value)")
+        if np.shares_memory(p.data, state64[name]):
+            raise AssertionError(f"Module.load_state_dict: {name!r} now shares memory with the state_dict; "
+                                 "copy the values in place (target.data[...] = value)")
+        if p.data is not data_before[k]:
+            raise AssertionError(f"Module.load_state_dict: {name!r} got a new array; write into the old one "
+                                 "in place (target.data[...] = value), so whatever holds it sees the values")
+        assert_close(p.data, expected[name], f"Module.load_state_dict ({name}, from float64 values)", atol=1e-6)
+    a.fc1.weight.data += 1.0  # training a must leave b (and the dict) alone
+    assert_close(b.fc1.weight.data, expected["fc1.weight"], "Module.load_state_dict (two models loaded from one "
+                 "dict share no memory)", atol=1e-6)
+    assert_close(state64["fc1.weight"], expected["fc1.weight"], "Module.load_state_dict (the dict it was given "
+                 "must not change)")
+    tensors = {k: Tensor(v - 1.0) for k, v in state.items()}
+    call("Module.load_state_dict", b.load_state_dict, tensors)
+    for name, p in b.named_parameters():
+        assert_close(p.data, state[name] - 1.0, f"Module.load_state_dict ({name}, from Tensor values)")
+
+
+@pytest.mark.task("state_dict")
+def test_load_state_dict_returns_missing_and_unexpected():
+    """strict=False loads the keys that match and returns (missing, unexpected); a wrong shape is an
+    error even then."""
+    net = Net()
+    good = get_state(net)
+    partial = {k: v + 1 for k, v in good.items() if k != "head.bias"}
+    partial["extra.weight"] = np.zeros(2, np.float32)
+    got = call("Module.load_state_dict", net.load_state_dict, partial, strict=False)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise AssertionError(f"Module.load_state_dict: returned {got!r}, expected (missing, unexpected) key lists")
+    missing, unexpected = got
+    if list(missing) != ["head.bias"] or list(unexpected) != ["extra.weight"]:
+        raise AssertionError(f"Module.load_state_dict: strict=False returned missing={missing!r}, "
+                             f"unexpected={unexpected!r}; expected ['head.bias'] and ['extra.weight']")
+    assert_close(net.scale, good["scale"] + 1, "Module.load_state_dict (strict=False loads the keys that match)")
+    assert_close(net.head.bias, good["head.bias"], "Module.load_state_dict (strict=False leaves a missing key's "
+                 "parameter as it was)")
+    got = call("Module.load_state_dict", net.load_state_dict, good)
+    if not isinstance(got, (tuple, list)) or [list(g) for g in got] != [[], []]:
+        raise AssertionError(f"Module.load_state_dict: a complete state_dict returned {got!r}, expected ([], [])")
+    bad = {**good, "fc1.weight": np.zeros((3, 4), np.float32)}
+    error = expect_error("Module.load_state_dict (strict=False, a wrong shape)", (RuntimeError, ValueError),
+                         net.load_state_dict, bad, strict=False)
+    if "fc1.weight" not in str(error):
+        raise AssertionError(f"Module.load_state_dict: the shape error should name 'fc1.weight'; it says: {error}")
+
+
+@pytest.mark.task("state_dict")
 def test_load_state_dict_errors():
     net = Net()
-    good = call("Module.state_dict", net.state_dict)
+    good = get_state(net)
     before = {k: v.copy() for k, v in good.items()}
     bad_cases = {
         "missing": ({k: v for k, v in good.items() if k != "head.bias"}, "head.bias"),
@@ -344,19 +542,13 @@ def test_load_state_dict_errors():
                   "fc1.weight"),
     }
     for case, (state, key) in bad_cases.items():
-        try:
-            net.load_state_dict(state)
-        except NotImplementedError:
-            raise
-        except (KeyError, ValueError, RuntimeError) as e:
-            if key not in str(e):
-                raise AssertionError(f"Module.load_state_dict: the error for a {case} key should name "
-                                     f"{key!r}; it says: {e}") from e
-        else:
-            raise AssertionError(f"Module.load_state_dict: a state_dict with a {case} key ({key!r}) was "
-                                 "accepted; raise an error (strict=True)")
-        now = net.state_dict()
-        if any(not np.array_equal(now[k], before[k]) for k in before):
+        error = expect_error(f"Module.load_state_dict (a state_dict with a {case} key {key!r}, strict=True)",
+                             (KeyError, ValueError, RuntimeError), net.load_state_dict, state)
+        if key not in str(error):
+            raise AssertionError(f"Module.load_state_dict: the error for a {case} key should name "
+                                 f"{key!r}; it says: {error}")
+        now = get_state(net)
+        if any(not np.array_equal(now.get(k), before[k]) for k in before):
             raise AssertionError(f"Module.load_state_dict: a rejected state_dict ({case} key) changed the "
                                  "model; check everything before copying anything")
     partial = {k: v + 1 for k, v in good.items() if k != "head.bias"}
@@ -372,12 +564,13 @@ def test_state_dict_includes_buffers():
             super().__init__()
             self.fc = Affine(2, 2)
             self.register_buffer("running_mean", np.arange(2, dtype=np.float32))
+            self.register_buffer("unset", None)  # a None buffer is not saved
 
     a, b = WithStats(), WithStats()
-    state = call("Module.state_dict", a.state_dict)
-    if "running_mean" not in state:
-        raise AssertionError(f"Module.state_dict: keys {list(state)} miss the buffer 'running_mean' "
-                             "(named_buffers())")
+    state = get_state(a)
+    if list(state) != ["fc.weight", "fc.bias", "running_mean"]:
+        raise AssertionError(f"Module.state_dict: keys {list(state)}, expected ['fc.weight', 'fc.bias', "
+                             "'running_mean'] (parameters, then the buffers of named_buffers())")
     state["running_mean"] = np.array([5.0, 6.0], np.float32)
     call("Module.load_state_dict", b.load_state_dict, state)
     assert_close(b.running_mean, [5.0, 6.0], "Module.load_state_dict (buffers)")
@@ -399,15 +592,15 @@ def test_repr_shows_the_tree():
 @pytest.mark.task("Sequential")
 def test_sequential_forward_and_container():
     l1, l2 = Affine(4, 6, seed=1), Affine(6, 2, seed=2)
-    (W1, b1), (W2, b2) = (l1.weight.data, l1.bias.data), (l2.weight.data, l2.bias.data)
+    (W1, b1), (W2, b2) = (l1.weight.data.copy(), l1.bias.data.copy()), (l2.weight.data.copy(), l2.bias.data.copy())
     seq = Sequential(l1, ReLU(), l2)
     x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
-    out = call("Sequential.forward", seq, Tensor(x))
+    out = forward("Sequential.forward", seq, x)
     assert_close(out, np.maximum(x @ W1.T + b1, 0) @ W2.T + b2, "Sequential.forward (layers in order)", [x])
     if len(seq) != 3 or seq[0] is not l1 or seq[-1] is not l2 or list(seq)[1] is not seq[1]:
         raise AssertionError("Sequential: len, indexing and iteration must follow the layers given")
     head = seq[:2]
-    assert_close(call("Sequential.forward", head, Tensor(x)), np.maximum(x @ W1.T + b1, 0),
+    assert_close(forward("Sequential.forward", head, x), np.maximum(x @ W1.T + b1, 0),
                  "Sequential.forward (a slice seq[:2] is a Sequential of the first two layers)", [x])
     names = [n for n, _ in seq.named_parameters()]
     if names != ["0.weight", "0.bias", "2.weight", "2.bias"]:
@@ -415,23 +608,41 @@ def test_sequential_forward_and_container():
                              f"got {names}")
 
 
+@pytest.mark.task("Sequential")
+def test_sequential_empty_appended_and_functions():
+    """Sequential() is the identity; append adds a layer at the end; a plain function is a layer too."""
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    assert_close(forward("Sequential.forward", Sequential(), x), x.copy(), "Sequential.forward (no layers: the "
+                 "identity)", [x])
+    l1 = Affine(4, 2, seed=5)
+    W, b = l1.weight.data.copy(), l1.bias.data.copy()
+    seq = Sequential(lambda t: t * 2.0)
+    if seq.append(l1) is not seq or len(seq) != 2 or seq[1] is not l1:
+        raise AssertionError("Sequential.append: must add the layer at the end and return the Sequential")
+    assert_close(forward("Sequential.forward", seq, x), (2 * x) @ W.T + b,
+                 "Sequential.forward (a function, then an appended layer)", [x])
+    x4 = np.random.default_rng(6).standard_normal((2, 3, 2, 4)).astype(np.float32)
+    assert_close(forward("Sequential.forward", seq, x4), (2 * x4) @ W.T + b, "Sequential.forward (4-D input)", [x4])
+
+
 @pytest.mark.task("Dropout")
 @SETTINGS
-@given(shape=st.sampled_from([(), (1,), (7,), (3, 5), (2, 3, 4)]), p=st.sampled_from([0.1, 0.5, 0.8]))
+@given(shape=st.sampled_from([(), (1,), (7,), (3, 5), (2, 3, 4), (2, 1, 3, 2)]), p=st.sampled_from([0.1, 0.5, 0.8]))
 def test_dropout_keeps_or_scales(shape, p):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) + 3.0
-    out = call("Dropout.forward", Dropout(p), Tensor(x))
+    expected = x / np.float32(1 - p)
+    out = forward("Dropout.forward", Dropout(p), x)
     if out.shape != x.shape or out.dtype != np.float32:
         raise AssertionError(f"Dropout.forward: got {out.shape} {out.dtype} for a {x.shape} float32 input")
     kept = out.data != 0
-    assert_close(out.data[kept], x[kept] / (1 - p), f"Dropout.forward (kept values are x / (1 - p), p = {p})",
+    assert_close(out.data[kept], expected[kept], f"Dropout.forward (kept values are x / (1 - p), p = {p})",
                  [x])
 
 
 @pytest.mark.task("Dropout")
 def test_dropout_statistics():
     for p in (0.25, 0.6):
-        out = call("Dropout.forward", Dropout(p), Tensor(np.ones((400, 500), np.float32))).data
+        out = forward("Dropout.forward", Dropout(p), np.ones((400, 500), np.float32)).data
         dropped = float((out == 0).mean())
         if abs(dropped - p) > 0.01:
             raise AssertionError(f"Dropout.forward: dropped {dropped:.3f} of the elements, expected p = {p}")
@@ -439,10 +650,37 @@ def test_dropout_statistics():
             raise AssertionError(f"Dropout.forward: the mean of dropout(ones) is {out.mean():.4f}, expected 1 "
                                  "(scale the kept values by 1/(1-p))")
     x = np.random.default_rng(0).standard_normal((20, 20)).astype(np.float32)
-    assert_close(call("Dropout.forward", Dropout(0.0), Tensor(x)), x, "Dropout.forward (p = 0: identity)", [x])
-    zero = call("Dropout.forward", Dropout(1.0), Tensor(x)).data
+    expected = x.copy()
+    assert_close(forward("Dropout.forward", Dropout(0.0), x), expected, "Dropout.forward (p = 0: identity)", [x])
+    zero = forward("Dropout.forward", Dropout(1.0), x).data
     if not np.array_equal(zero, np.zeros_like(x)):
         raise AssertionError("Dropout.forward: p = 1 must give all zeros (and no nan/inf)")
+    for bad in (-0.1, 1.5):
+        expect_error(f"Dropout.__init__ (p={bad})", ValueError, Dropout, bad)
+    if "p=0.25" not in repr(Dropout(0.25)):
+        raise AssertionError(f"Dropout.__repr__: {repr(Dropout(0.25))!r} should show p=0.25")
+    drop = Dropout(1.0)
+    drop.eval()
+    assert_close(forward("Dropout.forward", drop, x), expected, "Dropout.forward (p = 1 in eval mode: identity)", [x])
+
+
+@pytest.mark.task("Dropout")
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_dropout_leaves_input_unchanged(p, mode):
+    """Dropout returns x * mask as a new tensor; x itself (the previous layer's output) is untouched."""
+    drop = Dropout(p)
+    drop.train(mode == "train")
+    x = np.random.default_rng(1).standard_normal((40, 30)).astype(np.float32) + 3.0
+    expected = x.copy()
+    tt.manual_seed(5)
+    out = forward("Dropout.forward", drop, x)  # fails if x changed
+    if mode == "eval" or p == 0.0:
+        assert_close(out, expected, f"Dropout.forward ({mode} mode, p = {p}: the identity)", [x])
+        if tt.default_generator().random() != np.random.default_rng(5).random():
+            raise AssertionError(f"Dropout.forward: in {mode} mode with p = {p} it drew random numbers; the "
+                                 "identity draws none (a model with Dropout(0.0), or in eval mode, must "
+                                 "reproduce exactly the random stream of one without it)")
 
 
 @pytest.mark.task("Dropout")
@@ -454,6 +692,8 @@ def test_dropout_is_seeded_and_recorded():
     tt.manual_seed(3)
     b = call("Dropout.forward", drop, x)
     c = call("Dropout.forward", drop, x)
+    if not np.array_equal(x.data, np.ones((30, 30), np.float32)):
+        raise AssertionError("Dropout.forward: changed its input in place (x.data was modified)")
     if not np.array_equal(a.data, b.data):
         raise AssertionError("Dropout.forward: the same manual_seed gave different masks; draw the mask from "
                              "tinytorch's generator (tinytorch.tensor.default_generator())")
@@ -466,10 +706,27 @@ def test_dropout_is_seeded_and_recorded():
 
 @pytest.mark.task("Flatten")
 @SETTINGS
-@given(shape=st.sampled_from([(2, 3), (1, 1), (2, 3, 4), (2, 1, 3, 5), (4, 2, 2, 2)]),
-       start=st.sampled_from([0, 1, -2]))
-def test_flatten(shape, start):
+@given(shape=st.sampled_from([(2, 3), (1, 1), (2, 3, 4), (2, 1, 3, 5), (4, 2, 2, 2), (2, 3, 1, 2, 2)]),
+       start=st.sampled_from([0, 1, -2]), end=st.sampled_from([-1, -2, 2]))
+def test_flatten(shape, start, end):
+    """Flatten(start_dim, end_dim) merges the axes start_dim..end_dim (negative counts from the end)."""
+    s, e = start % len(shape), end % len(shape)
+    if e < s:
+        return
     x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
-    out = call("Flatten.forward", Flatten(start), Tensor(x))
-    s = start % len(shape)
-    assert_close(out, x.reshape(*shape[:s], -1), f"Flatten.forward (start_dim={start})", [x])
+    expected = x.reshape(*shape[:s], -1, *shape[e + 1:])
+    layer = Flatten(start) if end == -1 else Flatten(start, end)
+    assert_close(forward("Flatten.forward", layer, x), expected, f"Flatten.forward (start_dim={start}, "
+                 f"end_dim={end})", [x])
+
+
+@pytest.mark.task("Flatten")
+def test_flatten_defaults():
+    """Flatten() keeps the batch axis: (N, C, H, W) -> (N, C*H*W)."""
+    x = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
+    assert_close(forward("Flatten.forward", Flatten(), x), x.reshape(2, -1), "Flatten.forward (defaults: "
+                 "start_dim=1, end_dim=-1)", [x])
+    assert_close(forward("Flatten.forward", Flatten(end_dim=2), x), x.reshape(2, 6, 2),
+                 "Flatten.forward (end_dim=2)", [x])
+    if "start_dim=0, end_dim=2" not in repr(Flatten(0, 2)):
+        raise AssertionError(f"Flatten.__repr__: {repr(Flatten(0, 2))!r} should show start_dim=0, end_dim=2")
