@@ -245,7 +245,8 @@ def test_test_reads_the_notebook_when_it_was_edited_last(tito, ws):
     st = py.stat()
     os.utime(nb_path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
     code, out, _ = tito("module", "test", "01", "--task", "value")
-    assert "read tensor.ipynb" in out and "tensor.py updated from it" in out, out
+    assert "read modules/01_tensor/tensor.ipynb (edited last" in out, out
+    assert "tensor.py updated from it" in out, out
     assert code == 0 and "1 passed" in out, out
     assert "return x + 1" in py.read_text()
     assert list(ws.backups_dir(m).glob("*-tensor.py"))  # the overwritten .py was kept

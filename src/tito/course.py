@@ -157,8 +157,8 @@ def _working_text(ws: Workspace, m: Module) -> tuple[str, list[str]]:
     if not wf.exists():
         raise TitoError(f"{rel(ws, wf)} does not exist", f"create it with: tito module start {m.id}")
     checkrun.check_syntax(wf)
-    note = synced.note()
-    notes = [f"{rel(ws, synced.read)}: " + note] if note else []
+    note = synced.note(rel(ws, synced.read))
+    notes = [note] if note else []
     return wf.read_bytes().decode("utf-8"), notes  # no newline translation: exported byte for byte
 
 

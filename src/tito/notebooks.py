@@ -142,11 +142,12 @@ class SyncResult:
     updated: Path | None = None  # the file brought up to date from it, if any
     backup: Path | None = None  # where the overwritten version was saved
 
-    def note(self) -> str | None:
-        """One line for the learner, when the notebook was the file read."""
+    def note(self, shown: str | None = None) -> str | None:
+        """One line for the learner, when the notebook was the file read (`shown`: its path as
+        the learner should see it)."""
         if self.read.suffix != ".ipynb":
             return None
-        line = f"read {self.read.name}"
+        line = f"read {shown or self.read.name}"
         if self.updated:
             line += f" (edited last; {self.updated.name} updated from it"
             line += f", the old one saved in {self.backup})" if self.backup else ")"
