@@ -5,9 +5,9 @@
       modules/03_layers/layers.py     the lesson and the learner's working file (stripped reference)
       modules/03_layers/layers.ipynb  the same, as a notebook (tito syncs the pair, see notebooks)
       tinytorch/                      the learner's own package: support files + exported modules
-      .tito/progress.json          completed modules (see tito.state)
-      .tito/milestones.json        achievements
-      .tito/backups/               files saved by `tito module reset`
+      .tito/progress.json             completed modules (see tito.state)
+      .tito/milestones.json           achievements
+      .tito/backups/                  files saved by `tito module reset` and by the pair's sync
 
 The reference sources and checks are located through the installed packages (never by importing
 `tinytorch` submodules into this process), so a plain `pip install .` is enough. `tito init`
