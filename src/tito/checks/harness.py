@@ -87,6 +87,21 @@ def call(name: str, fn, *args, **kwargs):
                              + (f" (input shapes: {shapes})" if shapes else "")) from e
 
 
+def expect_error(name: str, error, fn, *args, match: str = "", **kwargs):
+    """fn(...) must raise `error` whose message contains `match`; anything else fails, naming `name`."""
+    try:
+        fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except error as e:
+        if match not in str(e):
+            raise AssertionError(f"{name}: the {type(e).__name__} should mention {match!r}; it says: {e}") from e
+        return e
+    except Exception as e:
+        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
+    raise AssertionError(f"{name}: did not raise a {error.__name__}")
+
+
 def _describe(arrays: Sequence[np.ndarray]) -> str:
     parts = []
     for a in arrays:

@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from tinytorch.tensor import (Tensor, arange, default_generator, full, is_grad_enabled, manual_seed, no_grad,
                               ones, ones_like, rand, randn, tensor, zeros, zeros_like)
-from tito.checks.harness import MATMUL_SHAPES, assert_close, hypothesis_settings
+from tito.checks.harness import MATMUL_SHAPES, assert_close, expect_error, hypothesis_settings
 
 SETTINGS = hypothesis_settings(max_examples=25)  # one minimal failure, reproducible
 
@@ -50,19 +50,6 @@ def run_op(name: str, fn, *arrays, dtype=None):
             raise AssertionError(f"{name}: changed its input {i} (shape {np.shape(a)}) in place; compute a "
                                  "new array (x + y, np.exp(x)) instead of writing into x.data")
     return out
-
-
-def expect_error(name: str, error, fn, *args, **kwargs):
-    """fn(...) must raise `error`; anything else fails, naming `name`."""
-    try:
-        fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except error as e:
-        return e
-    except Exception as e:
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
-    raise AssertionError(f"{name}: did not raise a {error.__name__}")
 
 
 def check_tensor(t, expected, name, inputs=(), dtype=np.float32, atol=1e-5, rtol=1e-4):

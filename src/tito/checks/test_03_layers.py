@@ -21,7 +21,8 @@ import tinytorch.tensor as tt
 from tinytorch.activations import ReLU, Tanh
 from tinytorch.layers import Dropout, Flatten, Linear, Module, Parameter, Sequential
 from tinytorch.tensor import Tensor
-from tito.checks.harness import assert_close, blame, call, hypothesis_settings, torch_or_skip
+from tito.checks.harness import (assert_close, blame, call,
+                                   expect_error, hypothesis_settings, torch_or_skip)
 
 SETTINGS = hypothesis_settings(max_examples=25)  # one minimal failure, reproducible
 
@@ -44,19 +45,6 @@ def forward(name: str, layer, x: np.ndarray, **tensor_kwargs):
         raise AssertionError(f"{name}: changed its input in place (x.data was modified); compute a new "
                              "array instead (x * mask, not x.data *= mask)")
     return out
-
-
-def expect_error(name: str, error, fn, *args, **kwargs):
-    """fn(...) must raise `error`; anything else fails, naming `name`."""
-    try:
-        fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except error as e:
-        return e
-    except Exception as e:
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
-    raise AssertionError(f"{name}: did not raise a {error.__name__}")
 
 
 def get_state(module) -> dict:

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from tinytorch.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from tinytorch.tensor import Tensor
-from tito.checks.harness import assert_close, blame, hypothesis_settings, torch_or_skip
+from tito.checks.harness import (assert_close, blame, expect_error,
+                                   hypothesis_settings, torch_or_skip)
 
 SETTINGS = hypothesis_settings(max_examples=25)  # one minimal failure, reproducible
 
@@ -37,21 +38,6 @@ def loss_of(name: str, crit, prediction: np.ndarray, target, dtype=None):
             raise AssertionError(f"{name}: changed the {what} in place; compute new arrays (x - m, "
                                  "np.clip(p, ...)) instead of writing into its .data")
     return out
-
-
-def expect_error(name: str, error, fn, *args, match: str = "", **kwargs):
-    """fn(...) must raise `error` whose message contains `match`; anything else fails, naming `name`."""
-    try:
-        fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except error as e:
-        if match not in str(e):
-            raise AssertionError(f"{name}: the {type(e).__name__} should mention {match!r}; it says: {e}") from e
-        return e
-    except Exception as e:
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
-    raise AssertionError(f"{name}: did not raise a {error.__name__}")
 
 
 def check_loss(t, expected, name, inputs, atol=1e-5, rtol=1e-5, dtype=np.float32):

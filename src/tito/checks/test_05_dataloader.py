@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import tinytorch.tensor as tt
 from tinytorch.dataloader import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
 from tinytorch.tensor import Tensor
-from tito.checks.harness import assert_close, blame, call, hypothesis_settings
+from tito.checks.harness import assert_close, blame, call, expect_error, hypothesis_settings
 
 SETTINGS = hypothesis_settings(max_examples=30)  # one minimal failure, reproducible
 
@@ -28,19 +28,6 @@ def _seed():
     tt.manual_seed(0)
     yield
     tt.manual_seed(0)
-
-
-def expect_error(name: str, error, fn, *args, **kwargs):
-    """fn(...) must raise `error`; anything else fails, naming `name`."""
-    try:
-        fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except error as e:
-        return e
-    except Exception as e:
-        raise AssertionError(f"{name}: raised {type(e).__name__}: {e}, expected a {error.__name__}") from e
-    raise AssertionError(f"{name}: did not raise a {error.__name__}")
 
 
 def data(n: int, features: int = 3):
