@@ -295,22 +295,9 @@ def breakdown(steps: int, batch: int = 32, seed: int = 0) -> dict:
     return {k: statistics.median(v) for k, v in phases.items()}
 
 
-def _threads(args: list[str]) -> str | None:
-    for i, a in enumerate(args):
-        if a == "--threads" and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith("--threads="):
-            return a.split("=", 1)[1]
-    return None
-
-
 if __name__ == "__main__":
     args = sys.argv[1:]
-    n = _threads(args)
-    if n and os.environ.get("BENCH_STEP_THREADS") != n:  # size the pools before NumPy loads them:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
-                   BENCH_STEP_THREADS=n)  # re-run THIS script (bench_step would re-run itself)
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *args], env)
+    bench_step.rerun_with_threads(__file__, args)  # THIS script (bench_step would re-run itself)
     if "--breakdown" in args:
         steps = 20
         if "--steps" in args:

@@ -244,6 +244,26 @@ def check_losses(results: dict) -> list[str]:
     return problems
 
 
+def _threads(args: list[str]) -> str | None:
+    """The value of `--threads N` / `--threads=N` in a command line, if any."""
+    for i, a in enumerate(args):
+        if a == "--threads" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def rerun_with_threads(script: str, args: list[str]) -> None:
+    """With `--threads N` in `args`, start `script` afresh with the BLAS/OpenMP pools set to N
+    (they are sized when NumPy / PyTorch load, so the variables must be set before that)."""
+    n = _threads(args)
+    if n and os.environ.get("BENCH_STEP_THREADS") != n:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                   BENCH_STEP_THREADS=n)
+        os.execve(sys.executable, [sys.executable, os.path.abspath(script), *args], env)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="mlp", help=f"comma-separated, from: {', '.join(MODELS)}")
@@ -256,12 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--threads", type=int, help="limit the BLAS and OpenMP thread pools (all implementations)")
     args = ap.parse_args(argv)
-    if args.threads and os.environ.get("BENCH_STEP_THREADS") != str(args.threads):
-        # the pools are sized when NumPy / PyTorch load: set the variables and start afresh
-        n = str(args.threads)
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, BENCH_STEP_THREADS=n)
-        again = sys.argv[1:] if argv is None else argv
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *again], env)
+    rerun_with_threads(__file__, sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.rounds, args.steps, args.warmup = 1, 2, 1
     models = [m.strip() for m in args.models.split(",") if m.strip()]
