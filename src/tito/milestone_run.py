@@ -376,8 +376,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def run_part(target: Target, ms: Milestone, part: Part, quick: bool, seed: int, out_dir: Path,
-             limit_s: float | None = None, view=None) -> Outcome:
+             limit_s: float | None = None, view=None, options: dict | None = None) -> Outcome:
     """Run one part in a subprocess with a time limit; evaluate its conditions from its metrics.
+
+    `options` (JSON-able) reach the part as ctx.options, e.g. {"prompt": "ROMEO:"} for milestone 05.
 
     A KeyboardInterrupt stops the subprocess and propagates: the caller records nothing.
     """
@@ -385,6 +387,8 @@ def run_part(target: Target, ms: Milestone, part: Part, quick: bool, seed: int, 
     limit = float(limit_s or (part.quick_limit_s if quick else part.limit_s))
     out_dir.mkdir(parents=True, exist_ok=True)
     args = [ms.id, str(part.number), "--seed", str(seed), "--out", str(out_dir)]
+    if options:
+        args += ["--options", json.dumps(options)]
     cmd = _command(target, *args, *(["--quick"] if quick else []))
     lines: queue.Queue = queue.Queue()
     errtail: deque = deque(maxlen=60)

@@ -230,7 +230,7 @@ class LiveView:
 # run / test
 # ---------------------------------------------------------------------------------------------
 def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, workspace,
-         celebrate: bool) -> bool:
+         celebrate: bool, options: dict | None = None) -> bool:
     """The shared body of `run` (celebrate and record) and `test` (neither). True if achieved."""
     ms = registry.get_milestone(milestone)
     mr.built_parts(ms, part)  # a coming milestone is refused first, workspace or not
@@ -266,7 +266,7 @@ def _run(milestone: str, *, part, quick, seed, reference, skip_checks, timeout, 
         out.print(f"\n[bold]Part {p.number}: {p.name}{variant}[/]")
         out_dir = run_root / f"part{p.number}"
         with LiveView(f"{ms.id}.{p.number}") as view:
-            outcome = mr.run_part(target, ms, p, quick, seed, out_dir, timeout, view)
+            outcome = mr.run_part(target, ms, p, quick, seed, out_dir, timeout, view, options)
         mr.write_result(outcome)
         if outcome.results:
             out.print(results_table(outcome))
@@ -324,11 +324,18 @@ def run(milestone: IdArg, skip_checks: SkipOpt = False,
             "--quick", help="A short rehearsal on less data, to a lower bar (never recorded).")
         ] = False,
         part: PartOpt = None, seed: SeedOpt = 0, reference: ReferenceOpt = False,
-        timeout: TimeoutOpt = None, workspace: WorkspaceOpt = None) -> None:
+        timeout: TimeoutOpt = None, workspace: WorkspaceOpt = None,
+        prompt: Annotated[Optional[str], typer.Option(
+            "--prompt", help="Milestone 05: the text your model continues in its samples.")] = None,
+        temperature: Annotated[Optional[float], typer.Option(
+            "--temperature", min=0.0, help="Milestone 05: sampling temperature (0 = greedy).")] = None,
+        ) -> None:
     """Run a milestone on your code: check, train, measure every victory condition, record."""
+    options = {k: v for k, v in (("prompt", prompt), ("temperature", temperature)) if v is not None}
     try:
         ok = _run(milestone, part=part, quick=quick, seed=seed, reference=reference,
-                  skip_checks=skip_checks, timeout=timeout, workspace=workspace, celebrate=True)
+                  skip_checks=skip_checks, timeout=timeout, workspace=workspace, celebrate=True,
+                  options=options)
     except KeyboardInterrupt:
         out.print("\n[yellow]Interrupted:[/] the run was stopped. Nothing was recorded.")
         raise typer.Exit(130)

@@ -86,6 +86,7 @@ class RunContext:
     quick: bool = False
     seed: int = 0
     out_dir: Path = field(default_factory=lambda: Path("."))
+    options: dict = field(default_factory=dict)  # part-specific settings (e.g. prompt, temperature)
     stream: object = None  # where protocol lines go (the runner's saved stdout)
     plots: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -1,10 +1,12 @@
 """The milestone subprocess: runs one part on one `tinytorch` and reports JSON lines.
 
     python -m tito.milestones.runner 03 2 [--quick] [--seed S] --out DIR [--root WS] [--expect PKG]
+                                     [--options JSON]
     python -m tito.milestones.runner --check-imports tensor,layers [--root WS] [--expect PKG]
 
 `--root WS` puts the learner's workspace first on sys.path, so `import tinytorch` is THEIR package;
 `--expect PKG` is the package folder tinytorch must be imported from (checked, never assumed).
+`--options JSON` is a dict of part-specific settings (milestone 05: prompt, temperature), ctx.options.
 
 Stdout carries only protocol lines, one JSON object each (anything the learner's code prints goes
 to stderr):
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import traceback
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", help="the workspace whose tinytorch/ package to use")
     ap.add_argument("--expect", help="the folder tinytorch must be imported from")
     ap.add_argument("--check-imports", help="comma-separated module names to import and report")
+    ap.add_argument("--options", default="{}", help="part-specific settings as a JSON object")
     args = ap.parse_args(argv)
 
     # Protocol lines keep the real stdout; everything else printed (learner code, C libraries)
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(milestone=args.milestone or "", part=int(args.part), quick=args.quick,
-                     seed=args.seed, out_dir=out, stream=proto)
+                     seed=args.seed, out_dir=out, stream=proto, options=json.loads(args.options))
 
     def show(message, category, filename, lineno, file=None, line=None):
         ctx.emit(warning=f"{category.__name__}: {message}")
