@@ -29,6 +29,7 @@ GROUPS = [
     ("workspace", "workspace", ()),
     ("dev", "dev", ()),
     ("system", "system", ()),
+    ("grade", "grade", ()),  # instructors; also mounts the top-level `tito report`
 ]
 
 
