@@ -4,6 +4,7 @@
     python bench/bench_gpt.py --threads 1 --rounds 3 --steps 20
     python bench/bench_gpt.py --quick                   # a smoke test
     python bench/bench_gpt.py --breakdown               # tinytorch only: forward / loss / backward / Adam
+    python bench/bench_gpt.py --generate [--quick]      # generation tokens/s: tinytorch vs PyTorch
 
 The model is milestone 05's: GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4,
 n_embd=128), tied embedding and LM head, 809,856 parameters; one step is forward +
@@ -295,9 +296,80 @@ def breakdown(steps: int, batch: int = 32, seed: int = 0) -> dict:
     return {k: statistics.median(v) for k, v in phases.items()}
 
 
+# ---------------------------------------------------------------------------------------------
+# --generate: tokens per second of autoregressive sampling (no KV cache: module 17 adds one)
+# ---------------------------------------------------------------------------------------------
+def generation(tokens: int = 256, batch: int = 1, rounds: int = 3, seed: int = 0) -> dict:
+    """Best-of-rounds tokens/s of greedy generation of `tokens` tokens from a 1-token prompt, the
+    context cropped to the last 64: tinytorch's GPT.generate, and PyTorch (no_grad, the same
+    weights and the same recomputation of the whole context per token) when installed."""
+    from tinytorch.transformers import GPT, GPTConfig
+
+    weights, _, _ = gpt_setup(1, seed)
+    model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=NH, n_embd=C))
+    for name, p in model.named_parameters():
+        p.data[...] = weights[name]
+    prompt = np.zeros((batch, 1), dtype=np.int64)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - t0)
+        return batch * tokens / min(times), out
+
+    result = {}
+    result["tinytorch"], ours = best(lambda: model.generate(prompt, tokens, temperature=0))
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return result
+    P = {k: torch.tensor(v) for k, v in weights.items()}
+    hs = C // NH
+
+    def logits_last(idx):  # the same GPT as gpt_torch's forward, for any (B, t <= T)
+        b, t = idx.shape
+        h = F.embedding(idx, P["tok_emb.weight"]) + P["pos_emb.weight"][:t]
+        for i in range(L):
+            pre = f"blocks.{i}."
+            a = F.layer_norm(h, (C,), P[pre + "ln1.weight"], P[pre + "ln1.bias"])
+            q, k, v = F.linear(a, P[pre + "attn.qkv.weight"], P[pre + "attn.qkv.bias"]) \
+                .view(b, t, 3, NH, hs).permute(2, 0, 3, 1, 4)
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, C)
+            h = h + F.linear(att, P[pre + "attn.proj.weight"], P[pre + "attn.proj.bias"])
+            a = F.layer_norm(h, (C,), P[pre + "ln2.weight"], P[pre + "ln2.bias"])
+            a = F.gelu(F.linear(a, P[pre + "mlp.fc.weight"], P[pre + "mlp.fc.bias"]), approximate="tanh")
+            h = h + F.linear(a, P[pre + "mlp.proj.weight"], P[pre + "mlp.proj.bias"])
+        h = F.layer_norm(h[:, -1], (C,), P["ln_f.weight"], P["ln_f.bias"])
+        return F.linear(h, P["tok_emb.weight"])  # (B, V)
+
+    def torch_generate():
+        idx = torch.tensor(prompt)
+        with torch.no_grad():
+            for _ in range(tokens):
+                nxt = logits_last(idx[:, -T:]).argmax(dim=-1, keepdim=True)
+                idx = torch.cat([idx, nxt], dim=1)
+        return idx.numpy()
+
+    result["torch"], theirs = best(torch_generate)
+    result["same_tokens"] = bool(np.array_equal(ours, theirs))
+    return result
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     bench_step.rerun_with_threads(__file__, args)  # THIS script (bench_step would re-run itself)
+    if "--generate" in args:
+        tokens = 16 if "--quick" in args else 256
+        for batch in (1, 32):
+            r = generation(tokens, batch, rounds=1 if "--quick" in args else 3)
+            line = ", ".join(f"{k} {v:,.0f} tokens/s" for k, v in r.items() if k != "same_tokens")
+            same = "" if "same_tokens" not in r else \
+                f"; greedy tokens {'identical' if r['same_tokens'] else 'DIFFER'}"
+            print(f"generation, batch {batch}, {tokens} tokens (context 64, no KV cache): {line}{same}")
+        sys.exit(0)
     if "--breakdown" in args:
         steps = 20
         if "--steps" in args:

@@ -301,5 +301,6 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     sys.modules.setdefault("bench_step", sys.modules[__name__])  # bench_conv extends THIS module
     import bench_conv  # noqa: E402,F401  (adds the lenet and cifar models to MODELS)
+    import bench_gpt  # noqa: E402,F401  (adds the char-GPT of milestone 05 to MODELS)
 
     main()

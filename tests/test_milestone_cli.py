@@ -23,8 +23,9 @@ from tito.registry import Milestone, Part
 
 FOUNDATION = ("01", "02", "03")
 TO_09 = tuple(f"{i:02d}" for i in range(1, 10))
-BUILT_MILESTONES = ("01", "02", "03", "04")
-COMING = ("05", "06")  # their modules (10-20) are not built yet
+TO_13 = tuple(f"{i:02d}" for i in range(1, 14))
+BUILT_MILESTONES = ("01", "02", "03", "04", "05")
+COMING = ("06",)  # its modules (14-19) are not built yet
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +71,7 @@ def assert_whole(out: str, *commands: str) -> None:
 def test_fresh_workspace_lists_built_milestones_locked_and_the_others_coming(tmp_path):
     ws = make_ws(tmp_path / "ws")
     code, out = tito("milestone", "list", cwd=ws.root)
-    assert code == 0 and out.count("LOCKED") == 4 and out.count("COMING") == 2, out
+    assert code == 0 and out.count("LOCKED") == 5 and out.count("COMING") == 1, out
     code, out = tito("milestones", "list", "--simple", cwd=ws.root)  # the alias
     lines = {x[:2]: x for x in out.splitlines() if x.strip()}
     assert code == 0 and len(lines) == 6, out
@@ -78,7 +79,7 @@ def test_fresh_workspace_lists_built_milestones_locked_and_the_others_coming(tmp
     assert lines["01"].startswith("01 1958 The Perceptron") and "needs 01-03" in lines["01"]
     for i in COMING:
         assert "COMING" in lines[i] and "LOCKED" not in lines[i] and "not built yet" in lines[i]
-    assert "modules 10-13 not built yet" in lines["05"], out
+    assert "not built yet" in lines["06"] and "needs 01-08, 10-13" in lines["05"], out
 
 
 def test_after_modules_01_to_03_milestones_01_and_02_are_ready(tmp_path):
@@ -140,8 +141,8 @@ def test_unknown_part_is_refused(tmp_path):
 
 def test_commands_outside_a_workspace(tmp_path):
     code, out = tito("milestone", "list", cwd=tmp_path)
-    assert code == 0 and "fresh learner" in out and out.count("LOCKED") == 4
-    assert out.count("COMING") == 2
+    assert code == 0 and "fresh learner" in out and out.count("LOCKED") == 5
+    assert out.count("COMING") == 1
     code, out = tito("milestone", "status", cwd=tmp_path)
     one_line_error(code, out, "no TinyTorch workspace")
 
@@ -237,12 +238,12 @@ def test_coming_is_derived_from_the_registry():
         assert (ms.id in COMING) == needs_unbuilt
         assert (mr.milestone_status(ms, set(), {}) == mr.COMING) == needs_unbuilt
     everything = {m.id for m in registry.MODULES}  # even a (corrupt) state claiming all 20
-    assert mr.milestone_status(registry.get_milestone("05"), everything, {}) == mr.COMING
+    assert mr.milestone_status(registry.get_milestone("06"), everything, {}) == mr.COMING
 
 
-@pytest.mark.parametrize("args", [("run", "05"), ("run", "06"), ("run", "05", "--reference"),
-                                  ("run", "05", "--skip-checks"), ("test", "06"),
-                                  ("celebrate", "05"), ("run", "transformer", "--part", "1")])
+@pytest.mark.parametrize("args", [("run", "06"), ("run", "06", "--reference"),
+                                  ("run", "06", "--skip-checks"), ("test", "06"),
+                                  ("celebrate", "06"), ("run", "mlperf", "--part", "1")])
 def test_a_coming_milestone_is_not_built_yet_in_one_line(tmp_path, args):
     ws = make_ws(tmp_path / "ws", TO_09)
     for cwd in (ws.root, tmp_path):  # in a workspace or not: the same one line
@@ -253,32 +254,31 @@ def test_a_coming_milestone_is_not_built_yet_in_one_line(tmp_path, args):
 
 
 def test_coming_milestones_show_as_coming_everywhere(tmp_path):
-    ws = make_ws(tmp_path / "ws", TO_09)
-    code, out = tito("milestone", "info", "05", cwd=ws.root)
+    ws = make_ws(tmp_path / "ws", TO_13)
+    code, out = tito("milestone", "info", "06", cwd=ws.root)
     assert code == 0 and "LOCKED" not in out and "locked" not in out, out
-    assert "Status: · COMING" in out and "Modules 10-13 are not built yet" in out
-    assert "· 10 tokenization (coming)" in out and "✓ 08 training" in out
-    assert "tito module" not in out  # nothing to start: 10 is not built
+    assert "Status: · COMING" in out and "are not built yet" in out
+    assert "(coming)" in out and "✓ 08 training" in out
     code, out = tito("milestone", "timeline", cwd=ws.root)
-    rows = {m: next(x for x in out.splitlines() if f" {m} " in x) for m in ("2017", "2018")}
-    assert all("(coming)" in x and "🔒" not in x for x in rows.values()), out
+    row = next(x for x in out.splitlines() if " 2018 " in x)
+    assert "(coming)" in row and "🔒" not in row, out
     code, out = tito("milestone", "timeline", "--horizontal", cwd=ws.root)
-    assert "· 2017 Transformer Era (coming)" in out and "🔒" not in out, out
+    assert "· 2018 MLPerf (coming)" in out, out
     code, out = tito("milestone", "status", "--detailed", cwd=ws.root)
-    assert code == 0 and out.count("· COMING") == 2 and "LOCKED" not in out, out
-    assert "Milestones 05, 06: coming in a later release." in out
+    assert code == 0 and out.count("· COMING") == 1, out
+    assert "Milestone 06: coming in a later release." in out
 
 
 def test_after_every_built_milestone_next_says_the_rest_is_coming(tmp_path):
-    ws = make_ws(tmp_path / "ws", TO_09)
+    ws = make_ws(tmp_path / "ws", TO_13)
     for mid in BUILT_MILESTONES:
         for p in registry.get_milestone(mid).parts:
             state.record_achievement(ws.root, mid, p.number, {"metrics": {}})
     code, out = tito("milestone", "next", cwd=ws.root)
     assert code == 0 and "every milestone built so far is complete" in out, out
-    assert "05, 06 are coming" in out and "tito module start" not in out
+    assert "milestone 06 is coming" in out and "tito module start" not in out
     code, out = tito("milestone", "status", cwd=ws.root)
-    assert "4/6" in out and "10 tokenization" not in out, out
+    assert "5/6" in out and "14 profiling" not in out, out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -196,8 +196,9 @@ def next_step_text(completed: set[str], ach: dict) -> str:
     coming = [ms.id for ms in registry.MILESTONES if coming_modules(ms)]
     if nxt is None:
         if coming:
-            return (f"every milestone built so far is complete - milestones {', '.join(coming)} "
-                    "are coming in a later release")
+            which = (f"milestone {coming[0]} is" if len(coming) == 1 else
+                     f"milestones {', '.join(coming)} are")
+            return f"every milestone built so far is complete - {which} coming in a later release"
         return "every milestone is complete - you have rerun the history of ML on your own code"
     ms, p = nxt
     label = f"milestone {ms.id} {ms.title}" + (f", part {p.number}" if len(ms.parts) > 1 else "")
@@ -350,6 +351,8 @@ class NullView:
 
     def warning(self, text: str) -> None: ...
 
+    def code(self, text: str) -> None: ...
+
 
 def _reader(stream, sink) -> None:
     for line in iter(stream.readline, ""):
@@ -422,6 +425,8 @@ def run_part(target: Target, ms: Milestone, part: Part, quick: bool, seed: int, 
                 view.log(msg["log"])
             elif "warning" in msg:
                 view.warning(msg["warning"])
+            elif "code" in msg:
+                getattr(view, "code", view.log)(msg["code"])  # a view may not highlight
             else:
                 final = msg
     except BaseException:  # Ctrl-C (or anything else): never leave the run behind

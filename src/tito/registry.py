@@ -165,6 +165,21 @@ def _trains(first_pct: float = 0.5) -> tuple[Condition, ...]:
     )
 
 
+# The independent probes of a transformer (milestone 05), measured outside the learner's training.
+def _probes(attention: bool = False) -> tuple[Condition, ...]:
+    return (
+        Condition("causal_leak", "<=", 1e-4, "causal: later tokens move no earlier logit "
+                  "(max change)"),
+        Condition("position_spread", ">=", 1e-2, "uses positions: a repeated token's logits "
+                  "differ by position"),
+        *((Condition("attn_entropy_ratio", "<=", 0.9, "attention is not uniform (mean entropy "
+                     "/ uniform entropy)"),) if attention else ()),
+        Condition("attention_formula_err", "<=", 1e-4, "attention equals softmax(q k^T / sqrt(d)"
+                  " + mask) v (max error)"),
+        Condition("grads_match", "==", 1, "a small GPT's gradients match finite differences"),
+    )
+
+
 def _ids(a: int, b: int) -> tuple[str, ...]:
     return tuple(f"{i:02d}" for i in range(a, b + 1))
 
@@ -199,13 +214,13 @@ MODULES: tuple[Module, ...] = (
            "Conv2d through im2col, pooling, BatchNorm2d: vectorised forward and backward",
            ("03", "06", "07"), True),  # 07: its checks train a small CNN with SGD
     Module("10", "tokenization", "Tokenization", A,
-           "characters and subwords to integer ids (BPE)", ("01",)),
+           "characters and subwords to integer ids (BPE)", ("01",), True),
     Module("11", "embeddings", "Embeddings", A,
-           "token and positional embeddings", ("03", "06", "10")),
+           "token and positional embeddings", ("03", "06", "10"), True),
     Module("12", "attention", "Attention", A,
-           "scaled dot-product and multi-head attention with causal masks", ("02", "11")),
+           "scaled dot-product and multi-head attention with causal masks", ("02", "11"), True),
     Module("13", "transformers", "Transformers", A,
-           "LayerNorm, transformer blocks, a small GPT", ("08", "12")),
+           "LayerNorm, transformer blocks, a small GPT", ("08", "12"), True),
     Module("14", "profiling", "Profiling", O,
            "measuring time, memory and FLOPs of a model", ("08",)),
     Module("15", "quantization", "Quantization", O,
@@ -310,8 +325,42 @@ MILESTONES: tuple[Milestone, ...] = (
         "language model since is a transformer.",
         "Train a small character-level GPT on Tiny Shakespeare and let it write.",
         (*_ids(1, 8), *_ids(10, 13)),
-        (Part(1, "A character-level GPT", (), "tito.milestones.m05_transformer", "main",
-              _trains()),),
+        (
+            Part(1, "Attention learns to route", (), "tito.milestones.m05_transformer", "routing", (
+                Condition("copy_exact", ">=", 1.0, "copies 100% of 1,000 held-out digit strings "
+                          "exactly (--quick: 50%)", quick_target=0.5),
+                Condition("reverse_exact", ">=", 1.0, "reverses 100% of them exactly (--quick: "
+                          "20%)", quick_target=0.2),
+                *_probes(),
+                *_trains(),
+            ), limit_s=600, quick_limit_s=240),
+            Part(2, "Tiny Shakespeare, character by character", (), "tito.milestones.m05_transformer",
+                 "shakespeare", (
+                     Condition("val_loss", "<=", 1.60, "validation loss (nats/char; --quick: 2.60)",
+                               quick_target=2.60),
+                     Condition("below_bigram", ">=", 0.5, "at least 0.5 below a counted character "
+                               "bigram on the same split (--quick: 0.0)", quick_target=0.0),
+                     Condition("minutes", "<=", 20, "the whole part within 20 minutes",
+                               quick_target=10),
+                     *_probes(attention=True),
+                     Condition("loss_drop", ">=", 0.5, "loss falls by at least 50% from its first "
+                               "value (--quick: 30%)", quick_target=0.3),
+                     *_trains()[1:],
+                 ), limit_s=1800, quick_limit_s=300),
+            Part(3, "It writes Python", (), "tito.milestones.m05_transformer", "python_code", (
+                Condition("parse_rate", ">=", 0.5, "of 100 sampled functions, parse with "
+                          "ast.parse and are not copies of the corpus (--quick: 0%)",
+                          quick_target=0.0),
+                Condition("val_loss", "<=", 1.5, "held-out functions' loss (nats/char; --quick: "
+                          "2.60)", quick_target=2.60),
+                Condition("minutes", "<=", 20, "the whole part within 20 minutes",
+                          quick_target=10),
+                *_probes(attention=True),
+                Condition("loss_drop", ">=", 0.5, "loss falls by at least 50% from its first "
+                          "value (--quick: 30%)", quick_target=0.3),
+                *_trains()[1:],
+            ), limit_s=1800, quick_limit_s=300),
+        ),
     ),
     Milestone(
         "06", "mlperf", 2018, "MLPerf", "the MLPerf consortium",

@@ -15,6 +15,7 @@ from rich.console import Group
 from rich.measure import Measurement
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -224,6 +225,10 @@ class LiveView:
 
     def warning(self, text: str) -> None:
         say(f"  {escape(text)}", style="yellow")
+
+    def code(self, text: str) -> None:
+        """Python the learner's model wrote, syntax-highlighted (plain text off a terminal)."""
+        out.print(Syntax(text, "python", theme="ansi_dark", background_color="default"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +462,8 @@ def status(detailed: Annotated[bool, typer.Option("--detailed", help="Every vict
                     say(f"    • {escape(c.label)}: target {_target(c, c.target)}, best {shown}")
     coming = [ms.id for ms in registry.MILESTONES if states[ms.id] == mr.COMING]
     if coming:
-        say(f"Milestones {', '.join(coming)}: coming in a later release.", "dim")
+        say(f"Milestone{'s' if len(coming) > 1 else ''} {', '.join(coming)}: coming in a later "
+            "release.", "dim")
     say(f"[bold]Next:[/] {escape(mr.next_step_text(done, ach))}")
 
 

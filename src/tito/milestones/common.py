@@ -55,6 +55,15 @@ class NonFiniteLoss(ArithmeticError):
         super().__init__(f"the loss became {value} at step {step}{at}; training was stopped")
 
 
+class UsageError(ValueError):
+    """A setting the learner chose cannot be used (e.g. a --prompt with unknown characters): one
+    line and a hint, reported like a data problem - no culprit module, nothing trained."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
 # ---------------------------------------------------------------------------------------------
 # The run context: what a part function receives
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Stdout carries only protocol lines, one JSON object each (anything the learner's
 to stderr):
 
     {"progress": {"epoch": 3, "epochs": 20, "loss": 0.41, ...}}     while training
-    {"log": "..."}  {"warning": "..."}
+    {"log": "..."}  {"warning": "..."}  {"code": "def f(x): ..."}   (shown syntax-highlighted)
     {"metrics": {...}, "plots": [...], "notes": [...], "data": {...}}   the part finished
     {"error": "ValueError: ...", "traceback": "...", "module": "03_layers"}   learner's code raised
     {"nan": "...", "suspects": ["04_losses", ...]}                  the loss became NaN/inf
@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 
 from tito import registry
-from tito.milestones.common import NonFiniteLoss, RunContext, dumps, seed_all
+from tito.milestones.common import NonFiniteLoss, RunContext, UsageError, dumps, seed_all
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def run_part(ms: registry.Milestone, part: registry.Part, expect: str | None,
     except NonFiniteLoss as e:
         ctx.emit(nan=str(e), suspects=_suspect_keys(e.suspects), notes=ctx.notes)
         return 1
-    except DatasetError as e:
+    except (DatasetError, UsageError) as e:  # shown with its hint, no culprit module
         ctx.emit(data_error=getattr(e, "message", str(e)), hint=getattr(e, "hint", None))
         return 1
     except Exception as e:  # noqa: BLE001 - any error in the learner's code is reported, not raised
