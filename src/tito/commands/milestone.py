@@ -521,3 +521,151 @@ def celebrate(milestone: IdArg, workspace: WorkspaceOpt = None) -> None:
         whole = all(str(q.number) in ach for q in ms.parts)
         out.print(celebrate_panel(ms, p, rec.get("metrics", {}), rec.get("duration_s", 0.0), note,
                                   whole))
+
+
+# ---------------------------------------------------------------------------------------------
+# start / submit / demo: the milestone notebooks (all logic in tito.milestone_work)
+# ---------------------------------------------------------------------------------------------
+def _workspace(workspace: Path | None):
+    from tito.workspace import find_workspace
+
+    return find_workspace(workspace)
+
+
+@app.command()
+def start(milestone: IdArg, reset: Annotated[bool, typer.Option(
+              "--reset", help="Replace your notebook by a fresh starter (yours is backed up first).")
+          ] = False, workspace: WorkspaceOpt = None) -> None:
+    """Your milestone notebook: starter code with TODOs, the deliverables and the rubric."""
+    from tito import milestone_work as mw
+
+    ms = registry.get_milestone(milestone)
+    ws = _workspace(workspace)
+    st = mw.start(ws, ms, reset)
+    nb, py = st.notebook.relative_to(ws.root), st.py.relative_to(ws.root)
+    if not st.created:
+        say(f"Your milestone {ms.id} notebook is already there: {escape(str(nb))} (and "
+            f"{escape(py.name)}). Nothing was overwritten.")
+        say(f"Submit it with `tito milestone submit {ms.id}`; a fresh starter: "
+            f"`tito milestone start {ms.id} --reset` (backs yours up first).", "dim")
+        return
+    out.print(context_panel(ms))
+    for b in st.backups:
+        say(f"Your previous file is saved in {escape(str(b))}", "yellow")
+    say(f"Wrote {escape(str(nb))} and {escape(py.name)} (edit either), and "
+        f"{escape(str(st.readme.relative_to(ws.root)))} (the deliverables and the rubric).")
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for col in ("deliverable", "weight", ""):
+        table.add_column(col)
+    for line in mw.load_spec(ms).lines:
+        table.add_row(line.name, f"{line.weight:.0f}%", escape(line.title))
+    out.print(table)
+    say(f"Fill every TODO cell, run the notebook, then `tito milestone submit {ms.id}`.")
+
+
+@app.command()
+def submit(milestone: IdArg, quick: Annotated[bool, typer.Option(
+               "--quick", help="A short rehearsal on less data, to lower targets (never recorded).")
+           ] = False, timeout: TimeoutOpt = None, workspace: WorkspaceOpt = None) -> None:
+    """Run your milestone notebook top to bottom and measure every deliverable of the rubric."""
+    from tito import milestone_work as mw
+
+    ms = registry.get_milestone(milestone)
+    ws = _workspace(workspace)
+    spec = mw.load_spec(ms)
+    limit = timeout or (spec.quick_limit_s if quick else spec.limit_s)
+    py = mw.notebook_file(ws, ms).relative_to(ws.root)
+    say(f"Running {escape(str(py))} top to bottom{' (quick)' if quick else ''}, "
+        f"time limit {limit:.0f} s ...")
+    try:
+        sub = mw.submit(ws, ms, quick, timeout)
+    except KeyboardInterrupt:
+        out.print("\n[yellow]Interrupted:[/] the notebook was stopped. Nothing was recorded.")
+        raise typer.Exit(130)
+    if sub.sync_note:
+        say(escape(sub.sync_note), "dim")
+    run = sub.run
+    if run.kind == "ok":
+        say(f"The notebook ran in {run.seconds:.1f} s.")
+    else:
+        where = f" at {run.where}" if run.where else ""
+        say(f"[bold red]The notebook stopped{escape(where)}:[/] {escape(run.error)}")
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for col in ("", "line", "weight", "evidence (measured by tito)"):
+        table.add_column(col)
+    for r in sub.lines:
+        table.add_row("[green]✓[/]" if r.passed else "[red]✗[/]", r.line.name,
+                      f"{r.points:.0f}/{r.line.weight:.0f}", escape("\n".join(r.evidence)))
+    out.print(table)
+    for r in sub.lines:
+        if not r.passed:
+            say(f"[red]✗ {r.line.name}:[/] {escape(r.line.fix)}")
+    style = "bold green" if sub.score >= spec.pass_mark else "bold red"
+    say(f"[{style}]Score: {sub.score:.0f}/100[/]")
+    files = escape(str(sub.out_dir.relative_to(ws.root)))
+    if sub.recorded:
+        say(f"Recorded in .tito/milestones.json. Evidence in {files}/.")
+    else:
+        why = ("a quick rehearsal is never recorded" if quick else
+               f"recorded only at {spec.pass_mark:.0f}%")
+        say(f"Not recorded ({why}). Evidence and the notebook's log in {files}/.", "dim")
+    if sub.score < spec.pass_mark:
+        raise typer.Exit(1)
+
+
+def _digit_panel(show, k: int):
+    from tito import milestone_work as mw
+
+    d = show.data
+    true, pred = d["labels"][k], d["predictions"][k]
+    names = d["classes"]
+    ok = true == pred
+    head = f"{'✓' if ok else '✗'} {names[pred]} {d['confidence'][k]:.0%}"
+    if show.kind == "cifar" and out.color_system:  # colour: two pixels per character cell
+        img = d["images"][k]  # (32, 32, 3)
+        body = Text()
+        for r in range(0, len(img) - 1, 2):
+            for top, bottom in zip(img[r], img[r + 1]):
+                body.append("▀", style="rgb({},{},{}) on rgb({},{},{})".format(*top, *bottom))
+            body.append("\n")
+        body.rstrip()
+    else:
+        body = Text("\n".join(mw.ascii_image(d["images"][k])))
+    sub = "" if ok else f"true: {names[true]}"
+    return Panel(body, title=head, subtitle=sub, border_style="green" if ok else "red",
+                 expand=False)
+
+
+@app.command()
+def demo(milestone: IdArg, count: Annotated[int, typer.Option(
+             "--count", "-n", help="How many test images to classify.")] = 8,
+         seed: SeedOpt = 0, workspace: WorkspaceOpt = None) -> None:
+    """Show off what your code learnt: the weights of your last successful run, predicting."""
+    from rich.columns import Columns
+
+    from tito import milestone_work as mw
+
+    ms = registry.get_milestone(milestone)
+    ws = _workspace(workspace)
+    shows = mw.demo(ws, ms, count, seed)
+    for show in shows:
+        p = ms.part(show.part)
+        out.print(f"\n[bold]{ms.id} {escape(ms.title)}, part {p.number}: {escape(p.name)}[/]")
+        say(f"From {escape(show.label)}: {escape(str(show.run_dir.relative_to(ws.root)))}", "dim")
+        d = show.data
+        if show.kind in ("digits", "cifar"):
+            out.print(Columns([_digit_panel(show, k) for k in range(len(d["labels"]))]))
+            right = sum(a == b for a, b in zip(d["labels"], d["predictions"]))
+            say(f"{right} of {len(d['labels'])} right (test images "
+                f"{', '.join(str(i) for i in d['indices'])}).")
+        elif show.kind in ("plane", "xor"):
+            if show.kind == "xor":
+                table = Table("x1", "x2", "XOR", "your model", "", expand=False)
+                for (a, b), y, q in zip(d["inputs"], d["labels"], d["predictions"]):
+                    table.add_row(f"{a:g}", f"{b:g}", str(y), str(q),
+                                  "[green]✓[/]" if y == q else "[red]✗[/]")
+                out.print(table)
+            out.print(Panel(Text("\n".join(mw.plane_lines(d))), expand=False,
+                            title="# fires, . does not; points: their label, ! if wrong"))
+            right = sum(a == b for a, b in zip(d["labels"], d["predictions"]))
+            say(f"{right} of {len(d['labels'])} points right.")

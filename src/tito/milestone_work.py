@@ -1,0 +1,1036 @@
+"""Milestone notebooks: plain functions behind `tito milestone start / submit / demo`.
+
+    started = start(ws, ms)                  # milestones/01_perceptron/perceptron.py + .ipynb + README
+    sub = submit(ws, ms, quick=False)        # runs the notebook, measures every deliverable
+    sub.lines                                # the rubric: weight, passed, evidence, what to fix
+    sub.score, sub.recorded                  # recorded in .tito/milestones.json only on a full pass
+    shows = demo(ws, ms)                     # predictions of the learner's last successful run
+
+A milestone's notebook and its rubric are package data, found from the registry's id and slug:
+`tito/milestone_starters/m01_perceptron.py` (the starter, jupytext percent format, TODO cells
+tagged `todo="..."`) and `m01_perceptron.json` (the deliverables: weights and the measurements
+that decide each line). A milestone gets a notebook by adding those two files.
+
+Submitting never trusts a number the notebook claims. The notebook (through `Notebook`, below)
+writes `results.json`, its plots, its models' weights and its predictions into a fresh
+submission folder; submit then re-measures: accuracies from the saved predictions against labels
+it loads or generates itself, plots decoded as PNG images, the memory profile fitted by a line,
+each variant of the comparison checked for a training curve of its own.
+
+`save_weights` is called by the milestone scripts (`tito milestone run`): each run folder gets
+`model.npz` (the state_dict) and `model.json` (how to rebuild the model), which `demo` loads in a
+subprocess on the learner's own tinytorch (`python -m tito.milestone_work demo ...`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tito import notebooks, registry, state
+from tito.errors import TitoError
+from tito.registry import Milestone, Module
+
+STARTERS = Path(__file__).resolve().parent / "milestone_starters"
+RESULTS_ENV, QUICK_ENV = "TITO_RESULTS", "TITO_QUICK"  # set by submit for the notebook's process
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)  # (4, 2)
+GATES = {"xor": np.array([0, 1, 1, 0]), "and": np.array([0, 0, 0, 1]), "or": np.array([0, 1, 1, 1])}
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec: a milestone's starter notebook and its rubric (package data)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Line:
+    """One line of the rubric: a deliverable, its weight, and the measurements that decide it."""
+
+    name: str  # "model", "training", ...
+    weight: float  # percent of the score
+    title: str  # what the learner delivers
+    checks: tuple[dict, ...]  # {"kind": ..., params}: see CHECKS
+    fix: str  # what to do when it fails
+
+
+@dataclass(frozen=True)
+class Spec:
+    milestone: Milestone
+    starter: Path  # m01_perceptron.py
+    lines: tuple[Line, ...]
+    limit_s: float
+    quick_limit_s: float
+    pass_mark: float  # the score at which a (full) submission is recorded
+    evaluation: dict  # data sets tito evaluates predictions on (moons: n, seed, noise)
+    notes: str  # extra text for the README
+
+    @property
+    def notebook_name(self) -> str:
+        return f"{self.milestone.slug}.py"
+
+
+def spec_path(ms: Milestone) -> Path:
+    return STARTERS / f"m{ms.id}_{ms.slug}.json"
+
+
+def load_spec(ms: Milestone) -> Spec:
+    """The milestone's starter and rubric; TitoError if the milestone has no notebook yet."""
+    from tito import milestone_run as mr
+
+    mr.built_parts(ms)  # a coming milestone: "not built yet", first
+    path, starter = spec_path(ms), STARTERS / f"m{ms.id}_{ms.slug}.py"
+    if not (path.is_file() and starter.is_file()):
+        raise TitoError(f"milestone {ms.id} ({ms.title}) has no notebook yet",
+                        f"run it on your code instead: `tito milestone run {ms.id}`")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    lines = tuple(Line(d["name"], float(d["weight"]), d["title"], tuple(d["checks"]), d["fix"])
+                  for d in doc["deliverables"])
+    if abs(sum(line.weight for line in lines) - 100) > 1e-9:
+        raise ValueError(f"{path.name}: the weights add up to {sum(x.weight for x in lines)}, not 100")
+    unknown = {c["kind"] for line in lines for c in line.checks} - set(CHECKS)
+    if unknown:
+        raise ValueError(f"{path.name}: unknown check kind(s) {sorted(unknown)}")
+    return Spec(ms, starter, lines, float(doc["limit_s"]), float(doc["quick_limit_s"]),
+                float(doc.get("pass_mark", 100)), doc.get("evaluation", {}), doc.get("notes", ""))
+
+
+def notebook_modules(ms: Milestone) -> list[Module]:
+    """Every module the notebook uses: the modules of every built part, in course order."""
+    from tito import milestone_run as mr
+
+    parts, _ = mr.built_parts(ms)
+    ids = {mid for p in parts for mid in ms.modules_for(p)}
+    return [m for m in registry.MODULES if m.id in ids]
+
+
+def locked_error(ms: Milestone, completed: set[str]) -> TitoError | None:
+    """None if every module the notebook needs is complete; else the error naming them."""
+    from tito import milestone_run as mr
+
+    missing = [m for m in notebook_modules(ms) if m.id not in completed]
+    if not missing:
+        return None
+    parts, _ = mr.built_parts(ms)
+    part = next(p for p in parts if any(m.id in ms.modules_for(p) for m in missing))
+    start = mr.module_to_start(ms, part, completed)
+    names = ", ".join(f"{m.id}\xa0{m.name}" for m in missing)
+    return TitoError(f"milestone {ms.id} ({ms.title}) is locked: its notebook needs module(s) "
+                     f"{names}", f"next: `tito module start {start.id}`")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data the notebooks and submit share
+# ---------------------------------------------------------------------------------------------
+def make_moons(n: int, noise: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles, n points: x float32 (n, 2), y float32 (n,) in {0, 1}.
+
+    Moon 0: (cos t, sin t); moon 1: (1 - cos t, 0.5 - sin t), t uniform in [0, pi], plus
+    Gaussian noise of standard deviation `noise`. No straight line separates them.
+    """
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t = rng.uniform(0, np.pi, n)  # (n,)
+    upper = np.stack([np.cos(t), np.sin(t)], axis=1)  # (n, 2)
+    lower = np.stack([1 - np.cos(t), 0.5 - np.sin(t)], axis=1)  # (n, 2)
+    y = (np.arange(n) >= n0).astype(np.float32)  # (n,): n0 zeros, then ones
+    x = np.where(y[:, None] > 0, lower, upper) + rng.normal(0, noise, (n, 2))
+    order = rng.permutation(n)
+    return x[order].astype(np.float32), y[order]
+
+
+def _moons_eval(spec_eval: dict) -> tuple[np.ndarray, np.ndarray]:
+    e = spec_eval["moons"]
+    return make_moons(int(e["n"]), float(e.get("noise", 0.15)), int(e["seed"]))
+
+
+def _labels(data: str, spec_eval: dict) -> np.ndarray:
+    """The true labels of an evaluation set, loaded or generated here (never the notebook's)."""
+    if data == "moons":
+        return _moons_eval(spec_eval)[1]
+    if data in GATES:
+        return GATES[data]
+    from tito.data import datasets
+
+    loaders = {"mnist-test": lambda d: d.load_mnist("test"),
+               "cifar-10-test": lambda d: d.load_cifar10("test")}
+    if data not in loaders:
+        raise ValueError(f"unknown evaluation data {data!r}")
+    return np.asarray(loaders[data](datasets())[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside the notebook: prerequisites, the results folder, saving what submit measures
+# ---------------------------------------------------------------------------------------------
+class Notebook:
+    """The milestone notebook's link to tito (the first code cell makes one).
+
+        nb = Notebook("01")                  # checks the prerequisites in YOUR tinytorch
+        nb.path("decision_boundary.png")     # where a plot goes (the results folder)
+        nb.save("training", {...})           # measured values -> results.json
+        nb.save_model("perceptron", model)   # its weights (.npz) and the classes it is built from
+        nb.save_predictions("perceptron", y) # what submit scores against its own labels
+        nb.quick                             # True in `tito milestone submit --quick`
+    """
+
+    def __init__(self, milestone: str):
+        self.milestone = registry.get_milestone(milestone)
+        self.quick = os.environ.get(QUICK_ENV) == "1"
+        self.results = Path(os.environ.get(RESULTS_ENV) or "results").resolve()
+        self.results.mkdir(parents=True, exist_ok=True)
+        self.data: dict = {}
+        import tinytorch
+
+        self.package = Path(list(tinytorch.__path__)[0]).resolve()
+        rows, missing = [], []
+        for m in notebook_modules(self.milestone):
+            try:
+                mod = importlib.import_module(m.package_module)
+                rows.append(f"  ✓ {m}  ({Path(mod.__file__).resolve()})")
+            except Exception as e:  # noqa: BLE001 - missing, a syntax error, anything at import
+                rows.append(f"  ✗ {m}  ({type(e).__name__}: {e})")
+                missing.append(m)
+        print(f"Milestone {self.milestone}: your tinytorch is {self.package}")
+        print("\n".join(rows))
+        if missing:
+            ids = ", ".join(str(m) for m in missing)
+            raise RuntimeError(f"modules {ids} are not in your tinytorch package: complete them "
+                               f"first (tito module complete {missing[0].id})")
+        print(f"Results go to {self.results}" + (" (quick run)" if self.quick else ""))
+        self.save("run", {"tinytorch": str(self.package), "quick": self.quick,
+                          "started_at": state.now()})
+
+    def path(self, name: str) -> Path:
+        return self.results / name
+
+    def limit(self, full: int, quick: int) -> int:
+        """`full`, or `quick` in a quick run (how many images, epochs, ...)."""
+        return quick if self.quick else full
+
+    def evaluation_inputs(self, data: str = "moons") -> np.ndarray:
+        """The inputs of tito's own held-out set (submit knows their labels)."""
+        return _moons_eval(load_spec(self.milestone).evaluation)[0]
+
+    def save(self, key: str, value) -> None:
+        """Store `value` (numbers, lists, dicts) under `key` in results.json, at once."""
+        self.data[key] = _plain(value)
+        state.write_atomic(self.path("results.json"), json.dumps(self.data, indent=2) + "\n")
+
+    def save_model(self, name: str, model) -> Path:
+        """name.npz (the state_dict) and, in results.json, the classes the model is made of."""
+        arrays = {k: np.asarray(getattr(v, "data", v)) for k, v in model.state_dict().items()}
+        np.savez(self.path(f"{name}.npz"), **arrays)
+        classes = []
+        for _, mod in model.named_modules():
+            import inspect
+
+            classes.append({"class": type(mod).__name__, "module": type(mod).__module__,
+                            "file": str(Path(inspect.getsourcefile(type(mod)) or "?").resolve())})
+        models = self.data.get("models", {})
+        models[name] = {"classes": classes, "parameters": int(sum(a.size for a in arrays.values()))}
+        self.save("models", models)
+        return self.path(f"{name}.npz")
+
+    def save_predictions(self, name: str, predictions) -> Path:
+        pred = np.asarray(getattr(predictions, "data", predictions)).reshape(-1)
+        np.save(self.path(f"{name}_predictions.npy"), pred.astype(np.int64))
+        return self.path(f"{name}_predictions.npy")
+
+
+def _plain(value):
+    """JSON-able copy: NumPy scalars and arrays become numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# start
+# ---------------------------------------------------------------------------------------------
+def folder(ws, ms: Milestone) -> Path:
+    return ws.root / "milestones" / f"{ms.id}_{ms.slug}"
+
+
+def notebook_file(ws, ms: Milestone) -> Path:
+    """The learner's working file, milestones/01_perceptron/perceptron.py (+ .ipynb twin)."""
+    return folder(ws, ms) / f"{ms.slug}.py"
+
+
+def backups_dir(ws, ms: Milestone) -> Path:
+    return ws.state / "backups" / "milestones" / f"{ms.id}_{ms.slug}"
+
+
+@dataclass
+class Started:
+    notebook: Path  # the .ipynb
+    py: Path
+    readme: Path
+    created: bool  # False: the learner's files were there already (nothing written)
+    backups: list[Path] = field(default_factory=list)  # --reset: where the old files went
+
+
+def start(ws, ms: Milestone, reset: bool = False) -> Started:
+    """Write the milestone's notebook pair and README; never overwrites (reset backs up first)."""
+    spec = load_spec(ms)
+    err = locked_error(ms, ws.completed())
+    if err:
+        raise err
+    py = notebook_file(ws, ms)
+    nb = notebooks.notebook_path(py)
+    readme = folder(ws, ms) / "README.md"
+    backups: list[Path] = []
+    if py.exists() or nb.exists():
+        if not reset:
+            return Started(nb, py, readme, created=False)
+        if py.exists():
+            notebooks.sync(py, backups_dir(ws, ms))  # an edit made in the notebook is kept too
+        backups = [notebooks.backup_copy(p, backups_dir(ws, ms)) for p in (py, nb) if p.exists()]
+    folder(ws, ms).mkdir(parents=True, exist_ok=True)
+    notebooks.write_pair(py, spec.starter.read_text(encoding="utf-8"))
+    state.write_atomic(readme, readme_text(spec))
+    return Started(nb, py, readme, created=True, backups=backups)
+
+
+def _target(spec: Spec, check: dict, quick: bool) -> float:
+    """A threshold written in the rubric, or a registry victory condition's target."""
+    if "condition" in check:
+        part, metric = check["condition"]["part"], check["condition"]["metric"]
+        cond = next(c for c in spec.milestone.part(part).conditions if c.metric == metric)
+        return cond.target_for(quick)
+    return float(check.get("at_least", check.get("at_most", 0)))
+
+
+def _pct(v: float) -> str:
+    return f"{v * 100:.1f}%"
+
+
+def readme_text(spec: Spec) -> str:
+    """The README beside the notebook: history, deliverables, rubric, commands."""
+    ms = spec.milestone
+    rows = []
+    for line in spec.lines:
+        measured = "; ".join(_describe(spec, c) for c in line.checks)
+        rows.append(f"| {line.name} | {line.weight:.0f}% | {line.title} | {measured} |")
+    need = registry.compact_ids(m.id for m in notebook_modules(ms))
+    return f"""# Milestone {ms.id}: {ms.title} ({ms.year})
+
+{ms.people}. {ms.context}
+
+**You will:** {ms.what}
+
+Open `{ms.slug}.ipynb` (Jupyter, VS Code or Colab) or edit `{ms.slug}.py`: the two are kept in
+step by tito. It needs your modules {need}; every cell that says `TODO` is yours to write.
+
+## Deliverables and rubric
+
+`tito milestone submit {ms.id}` runs the notebook top to bottom in a fresh process (time limit
+{spec.limit_s / 60:.0f} min; `--quick`: a smaller rehearsal, {spec.quick_limit_s / 60:.0f} min,
+never recorded), then measures each deliverable from the files the notebook wrote - it never
+takes a number the notebook claims on trust:
+
+| line | weight | deliverable | how it is measured |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+A submission is recorded in `.tito/milestones.json` when it scores {spec.pass_mark:.0f}%.
+Each submission's files (results.json, plots, weights, the notebook's log, the rubric) stay in
+`submissions/<time>/` next to the notebook.
+{spec.notes}
+## Commands
+
+    tito milestone submit {ms.id}          grade the notebook (prints the rubric with evidence)
+    tito milestone submit {ms.id} --quick  the short rehearsal (not recorded)
+    tito milestone run {ms.id}             the milestone run by tito on your modules
+    tito milestone demo {ms.id}            show off what your last successful run learnt
+    tito milestone start {ms.id} --reset   a fresh starter (your notebook is backed up first)
+"""
+
+
+def _describe(spec: Spec, c: dict) -> str:
+    """One check, in words, for the README (full-run targets; quick ones in brackets)."""
+    kind = c["kind"]
+    if kind == "accuracy":
+        full, quick = _target(spec, c, False), _target(spec, c, True)
+        extra = f" (quick: {_pct(quick)})" if quick != full else ""
+        op = "≤" if "at_most" in c else "≥"
+        return f"accuracy of `{c['predictions']}` on {c['data']} {op} {_pct(full)}{extra}, " \
+               "computed by tito from your predictions"
+    if kind == "parameters":
+        return f"`{c['predicted']}` equals the number of weights in `{c['model']}.npz`"
+    if kind == "built_from":
+        return f"`{c['model']}` is built from your tinytorch ({', '.join(c['needs'])})"
+    if kind == "curve":
+        how = f"falls by ≥ {c['falls'] * 100:.0f}%" if "falls" in c else \
+            f"rises by ≥ {c['rises'] * 100:.0f} points"
+        return f"`{c['key']}`: ≥ {c.get('min_len', 2)} values, {how}"
+    if kind == "png":
+        return "real PNG images: " + ", ".join(f"`{f}`" for f in c["files"])
+    if kind == "linear_growth":
+        text = f"`{c['y']}` grows linearly with `{c['x']}` (R² ≥ {c.get('r2', 0.95)})"
+        if "predicted" in c:
+            text += f", slope within {float(c.get('within', 0.25)) * 100:.0f}% of " \
+                    f"`{c['predicted']}`"
+        return text
+    if kind == "variants":
+        return f"`{c['key']}`: " + " and ".join(c["names"]) + " each trained " \
+               f"(≥ {c.get('min_len', 2)} {c.get('unit', 'epochs')}, final ≥ " \
+               f"{_pct(c.get('final_at_least', 0))})"
+    if kind == "value":
+        op = "≤" if "at_most" in c else "≥"
+        return f"`{c['key']}` {op} {c.get('at_most', c.get('at_least'))}"
+    return kind
+
+
+# ---------------------------------------------------------------------------------------------
+# submit: run the notebook, then measure
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    ok: bool
+    evidence: str
+
+
+@dataclass
+class LineResult:
+    line: Line
+    passed: bool
+    evidence: list[str]
+
+    @property
+    def points(self) -> float:
+        return self.line.weight if self.passed else 0.0
+
+
+@dataclass
+class Run:
+    """How the notebook's process ended."""
+
+    kind: str  # "ok" | "error" | "timeout"
+    seconds: float
+    log: Path
+    error: str = ""  # the exception line
+    where: str = ""  # 'line 123 (in rosenblatt_step): code'
+
+
+@dataclass
+class Submission:
+    spec: Spec
+    run: Run
+    lines: list[LineResult]
+    out_dir: Path
+    quick: bool
+    sync_note: str | None = None
+    record: dict | None = None  # what was recorded (None: nothing)
+
+    @property
+    def score(self) -> float:
+        return sum(r.points for r in self.lines)
+
+    @property
+    def recorded(self) -> bool:
+        return self.record is not None
+
+
+_BOOT = """import runpy, sys
+from pathlib import Path
+root, expect, path = sys.argv[1:4]
+sys.path.insert(0, root)
+import tinytorch
+where = Path(list(tinytorch.__path__)[0]).resolve()
+if where != Path(expect).resolve():
+    sys.exit(f"tinytorch was imported from {where}, expected {expect}")
+sys.argv = [path]
+runpy.run_path(path, run_name="__main__")
+"""
+
+
+def run_notebook(ws, py: Path, out_dir: Path, quick: bool, limit_s: float) -> Run:
+    """`python` on the percent file, the workspace's tinytorch first on sys.path, in the
+    notebook's folder, output to out_dir/notebook.log; stopped (with its children) at the limit."""
+    from tito import milestone_run as mr
+
+    env = dict(mr._env(), **{RESULTS_ENV: str(out_dir), QUICK_ENV: "1" if quick else "0"})
+    log = out_dir / "notebook.log"
+    cmd = [sys.executable, "-c", _BOOT, str(ws.root), str(ws.package), str(py)]
+    t0 = time.monotonic()
+    with open(log, "w", encoding="utf-8", errors="replace") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=py.parent,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            mr._stop(proc)
+            return Run("timeout", time.monotonic() - t0, log,
+                       error=f"the notebook was stopped at its time limit of {limit_s:.0f} s")
+        except BaseException:  # Ctrl-C: never leave the notebook running
+            mr._stop(proc)
+            raise
+    seconds = time.monotonic() - t0
+    if proc.returncode == 0:
+        return Run("ok", seconds, log)
+    error, where = crash_site(log.read_text(encoding="utf-8", errors="replace"), py)
+    return Run("error", seconds, log, error=error or f"exit code {proc.returncode}", where=where)
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$')
+
+
+def crash_site(log: str, py: Path) -> tuple[str, str]:
+    """(the exception line, where in the notebook it was raised) from the log's last traceback."""
+    lines = log.rstrip().splitlines()
+    start = max((i for i, x in enumerate(lines) if x.startswith("Traceback")), default=None)
+    if start is None:
+        return (lines[-1].strip() if lines else ""), ""
+    tb = lines[start:]
+    error = next((x.strip() for x in reversed(tb) if x and not x.startswith(" ")), "")
+    where = ""
+    for i, x in enumerate(tb):
+        m = _FRAME.match(x)
+        if m and Path(m["file"]).resolve() == py.resolve():  # the innermost notebook frame wins
+            code = tb[i + 1].strip() if i + 1 < len(tb) and not _FRAME.match(tb[i + 1]) else ""
+            fn = "" if m["fn"] == "<module>" else f" (in {m['fn']})"
+            where = f"line {m['line']}{fn}" + (f": {code}" if code else "")
+    return error, where
+
+
+def submit(ws, ms: Milestone, quick: bool = False, timeout: float | None = None) -> Submission:
+    """Run the learner's notebook, measure every deliverable, record a full pass."""
+    spec = load_spec(ms)
+    err = locked_error(ms, ws.completed())
+    if err:
+        raise err
+    py = notebook_file(ws, ms)
+    if not (py.exists() or notebooks.notebook_path(py).exists()):
+        raise TitoError(f"milestone {ms.id} has no notebook in this workspace yet",
+                        f"start it: `tito milestone start {ms.id}`")
+    synced = notebooks.sync(py, backups_dir(ws, ms))
+    note = synced.note(str(synced.read.relative_to(ws.root)))
+    stamp = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
+    out_dir = _fresh(folder(ws, ms) / "submissions" / stamp)
+    limit = float(timeout or (spec.quick_limit_s if quick else spec.limit_s))
+    run = run_notebook(ws, py, out_dir, quick, limit)
+    results = _read_results(out_dir / "results.json")
+    ctx = CheckContext(spec, ws, out_dir, results, quick, run)
+    lines = []
+    for line in spec.lines:
+        verdicts = [_safe_check(ctx, c) for c in line.checks]
+        lines.append(LineResult(line, all(v.ok for v in verdicts), [v.evidence for v in verdicts]))
+    sub = Submission(spec, run, lines, out_dir, quick, sync_note=note)
+    doc = summary(ws, sub, py)
+    state.write_atomic(out_dir / "rubric.json", json.dumps(doc, indent=2) + "\n")
+    if not quick and sub.score >= spec.pass_mark:
+        sub.record = record_submission(ws.root, ms.id, doc)
+    return sub
+
+
+def _fresh(base: Path) -> Path:
+    d, n = base, 1
+    while True:
+        try:
+            d.mkdir(parents=True)
+            return d
+        except FileExistsError:
+            n += 1
+            d = base.with_name(f"{base.name}-{n}")
+
+
+def _read_results(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def summary(ws, sub: Submission, py: Path) -> dict:
+    """The submission as a JSON document (rubric.json; the record in milestones.json)."""
+    from tito import milestone_run as mr
+
+    target = mr.Target(ws.package, ws, False)
+    return {
+        "score": round(sub.score, 2), "pass_mark": sub.spec.pass_mark, "quick": sub.quick,
+        "lines": [{"name": r.line.name, "weight": r.line.weight, "points": r.points,
+                   "passed": r.passed, "evidence": "; ".join(r.evidence)} for r in sub.lines],
+        "notebook": {"file": str(py), "sha256": hashlib.sha256(py.read_bytes()).hexdigest()},
+        "run": {"outcome": sub.run.kind, "seconds": round(sub.run.seconds, 2),
+                "error": sub.run.error, "where": sub.run.where},
+        "modules": mr.module_hashes(target, [m.id for m in notebook_modules(sub.spec.milestone)]),
+        "dir": str(sub.out_dir),
+    }
+
+
+def record_submission(root: Path, milestone_id: str, doc: dict) -> dict:
+    """Append a passing submission to .tito/milestones.json, under "submissions", beside the
+    "achievements" of `tito milestone run` (same lock, same atomic write as tito.state)."""
+    rec = {"submitted_at": state.now(), **doc}
+    json.dumps(rec)
+    with state.locked(root):
+        data = state._read(root, state.MILESTONES)
+        subs = data.get("submissions") if isinstance(data.get("submissions"), dict) else {}
+        subs.setdefault(milestone_id, []).append(rec)
+        data["submissions"] = subs
+        state._write(root, state.MILESTONES, data)
+    return rec
+
+
+def submissions(root: Path) -> dict[str, list[dict]]:
+    """{milestone id: [recorded submissions, oldest first]}."""
+    with state.locked(root):
+        subs = state._read(root, state.MILESTONES).get("submissions")
+    return subs if isinstance(subs, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The measurements (one function per check kind in the rubric files)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class CheckContext:
+    spec: Spec
+    ws: object
+    out_dir: Path
+    results: dict
+    quick: bool
+    run: Run
+
+    def get(self, key: str):
+        """results.json value at a dotted key ('training.curve'); None if absent."""
+        v = self.results
+        for part in key.split("."):
+            if not isinstance(v, dict) or part not in v:
+                return None
+            v = v[part]
+        return v
+
+    def missing(self, what: str) -> Verdict:
+        """A deliverable that is not there: say why, naming where the notebook stopped."""
+        if self.run.kind == "timeout":
+            why = " (the notebook was stopped at its time limit before it got there)"
+        elif self.run.kind == "error":
+            at = self.run.where.split(":")[0] if self.run.where else "an error"
+            why = f" (the notebook stopped at {at} before it got there)"
+        else:
+            why = ""
+        return Verdict(False, f"{what} not found{why}")
+
+
+def _safe_check(ctx: CheckContext, c: dict) -> Verdict:
+    try:
+        return CHECKS[c["kind"]](ctx, c)
+    except Exception as e:  # noqa: BLE001 - a malformed file of the learner's is a failed line
+        return Verdict(False, f"{c['kind']}: could not be measured ({type(e).__name__}: {e})")
+
+
+def check_accuracy(ctx: CheckContext, c: dict) -> Verdict:
+    """Accuracy of saved predictions against labels tito loads or generates itself."""
+    path = ctx.out_dir / f"{c['predictions']}_predictions.npy"
+    if not path.is_file():
+        return ctx.missing(path.name)
+    pred = np.load(path, allow_pickle=False).reshape(-1)
+    labels = _labels(c["data"], ctx.spec.evaluation)
+    n = int(c.get("quick_n", len(labels))) if ctx.quick else len(labels)
+    labels = labels[:n]
+    if len(pred) != n:
+        return Verdict(False, f"{path.name} holds {len(pred):,} predictions; {c['data']} needs "
+                              f"{n:,} (one per example, in order)")
+    acc = float(np.mean(pred == labels))
+    target = _target(ctx.spec, c, ctx.quick)
+    at_most = "at_most" in c  # e.g. the XOR crisis: a single layer must NOT get above 75%
+    text = f"accuracy measured by tito on {n:,} {c['data']} examples: {_pct(acc)} " \
+           f"(target {'≤' if at_most else '≥'} {_pct(target)})"
+    ok = acc <= target if at_most else acc >= target
+    if "claimed" in c:
+        claimed = ctx.get(c["claimed"])
+        if isinstance(claimed, (int, float)):
+            text += f"; your notebook reports {_pct(claimed)}"
+            if abs(claimed - acc) > float(c.get("tolerance", 0.03)):
+                ok = False
+                text += " - they disagree: is your accuracy computed on these predictions?"
+    return Verdict(ok, text)
+
+
+def check_built_from(ctx: CheckContext, c: dict) -> Verdict:
+    """The model's classes come from the learner's tinytorch (the workspace package)."""
+    model = ctx.get(f"models.{c['model']}")
+    if not isinstance(model, dict) or not (ctx.out_dir / f"{c['model']}.npz").is_file():
+        return ctx.missing(f"the saved model {c['model']!r} (nb.save_model)")
+    package = Path(ctx.ws.package).resolve()
+    used = ctx.get("run.tinytorch")
+    if used and Path(used).resolve() != package:
+        return Verdict(False, f"the notebook imported tinytorch from {used}, not {package}")
+    classes = model.get("classes", [])
+    foreign = [k["class"] for k in classes if k["module"].startswith("tinytorch")
+               and package not in Path(k["file"]).resolve().parents]
+    if foreign:
+        return Verdict(False, f"{', '.join(foreign)} do not come from your package {package}")
+    files = {Path(k["file"]).name for k in classes}
+    absent = [n for n in c["needs"] if f"{n}.py" not in files]
+    if absent:
+        return Verdict(False, f"the model uses nothing from your {', '.join(absent)} module(s)")
+    with np.load(ctx.out_dir / f"{c['model']}.npz", allow_pickle=False) as z:
+        count = int(sum(z[k].size for k in z.files))
+    names = " -> ".join(k["class"] for k in classes[1:] or classes)
+    return Verdict(True, f"{c['model']}.npz: {count:,} weights; built from your "
+                         f"{', '.join(sorted(files & {f'{n}.py' for n in c['needs']}))}: {names}")
+
+
+def _numbers(v) -> list[float] | None:
+    if not isinstance(v, list) or not v or not all(isinstance(x, (int, float)) for x in v):
+        return None
+    return [float(x) for x in v]
+
+
+def check_curve(ctx: CheckContext, c: dict) -> Verdict:
+    """A training curve: long enough, and it falls (a loss) or rises (an accuracy)."""
+    curve = _numbers(ctx.get(c["key"]))
+    if curve is None:
+        return ctx.missing(f"the curve {c['key']!r} (a list of numbers in results.json)")
+    if not all(math.isfinite(v) for v in curve):
+        return Verdict(False, f"{c['key']} holds NaN or inf: training diverged")
+    n, first, last, unit = len(curve), curve[0], curve[-1], c.get("unit", "epochs")
+    if n < int(c.get("min_len", 2)):
+        return Verdict(False, f"{c['key']} has {n} values, at least {c.get('min_len', 2)} needed")
+    if "falls" in c:
+        drop = 1 - last / first if first > 0 else 0.0
+        ok = drop >= float(c["falls"])
+        return Verdict(ok, f"{c['key']}: {first:.4g} -> {last:.4g} over {n} {unit}, fell by "
+                           f"{drop * 100:.0f}% (needed ≥ {float(c['falls']) * 100:.0f}%)")
+    rise = last - first
+    ok = rise >= float(c["rises"])
+    return Verdict(ok, f"{c['key']}: {first:.4g} -> {last:.4g} over {n} {unit}, rose by "
+                       f"{rise:.3g} (needed ≥ {c['rises']})")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(path: Path, min_side: int = 150, min_colours: int = 8) -> str | None:
+    """None if `path` is a real, non-blank PNG image; else what is wrong with it."""
+    if not path.is_file():
+        return "missing"
+    raw = path.read_bytes()
+    if raw[:8] != PNG_SIGNATURE:
+        return "not a PNG file (wrong signature)"
+    from PIL import Image  # matplotlib's own dependency
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            w, h = im.size
+            colours = im.convert("RGB").getcolors(maxcolors=1 << 16)
+    except Exception as e:  # noqa: BLE001 - truncated or corrupt image data
+        return f"PNG that does not decode ({type(e).__name__})"
+    if min(w, h) < min_side:
+        return f"only {w}x{h} pixels"
+    n = len(colours) if colours is not None else 1 << 16
+    if n < min_colours:
+        return f"{w}x{h} pixels but only {n} colour(s): a blank figure?"
+    return None
+
+
+def check_png(ctx: CheckContext, c: dict) -> Verdict:
+    bad, good = [], []
+    for name in c["files"]:
+        problem = png_problem(ctx.out_dir / name, int(c.get("min_side", 150)))
+        if problem:
+            bad.append(f"{name}: {problem}")
+        else:
+            good.append(f"{name} ({(ctx.out_dir / name).stat().st_size // 1024} KB)")
+    if bad and all(b.endswith("missing") for b in bad):
+        return ctx.missing(", ".join(b.split(":")[0] for b in bad))
+    if bad:
+        return Verdict(False, "; ".join(bad) + (f"; ok: {', '.join(good)}" if good else ""))
+    return Verdict(True, "PNG images: " + ", ".join(good))
+
+
+def check_linear_growth(ctx: CheckContext, c: dict) -> Verdict:
+    """y grows with x, and a straight line fits it (R^2), over a wide enough range of x."""
+    x, y = _numbers(ctx.get(c["x"])), _numbers(ctx.get(c["y"]))
+    if x is None or y is None:
+        return ctx.missing(f"the profile {c['x']!r} / {c['y']!r}")
+    if len(x) != len(y):
+        return Verdict(False, f"{len(x)} values of {c['x']} but {len(y)} of {c['y']}")
+    need = int(c.get("min_points", 4))
+    if len(x) < need or min(x) <= 0 or max(x) / min(x) < float(c.get("min_span", 8)):
+        return Verdict(False, f"{len(x)} measurements from {min(x):g} to {max(x):g}: measure at "
+                              f"least {need}, the largest ≥ {c.get('min_span', 8)}x the smallest")
+    xa, ya = np.array(x), np.array(y)
+    slope, icept = np.polyfit(xa, ya, 1)
+    resid = ya - (slope * xa + icept)
+    r2 = 1 - float(resid @ resid) / max(float(((ya - ya.mean()) ** 2).sum()), 1e-12)
+    order = np.argsort(xa)
+    grows = bool(np.all(np.diff(ya[order]) > 0))
+    ok = grows and slope > 0 and r2 >= float(c.get("r2", 0.95))
+    text = f"{len(x)} measurements, {c['x'].split('.')[-1]} {min(x):g}..{max(x):g}: " \
+           f"{'grows' if grows else 'does NOT grow'} every step, slope {slope:,.0f} per unit, " \
+           f"straight-line fit R² = {r2:.3f} (needed ≥ {c.get('r2', 0.95)})"
+    if "predicted" in c:  # the learner's prediction of the slope, from the shapes
+        predicted = ctx.get(c["predicted"])
+        if not isinstance(predicted, (int, float)) or predicted <= 0:
+            return Verdict(False, text + f"; no prediction {c['predicted']!r} of the slope")
+        off = abs(slope / predicted - 1)
+        ok = ok and off <= float(c.get("within", 0.25))
+        text += f"; your prediction {predicted:,.0f} is {off * 100:.0f}% off " \
+                f"(allowed {float(c.get('within', 0.25)) * 100:.0f}%)"
+    return Verdict(ok, text)
+
+
+def check_variants(ctx: CheckContext, c: dict) -> Verdict:
+    """Each named variant of a comparison trained: its own curve and a final value."""
+    block = ctx.get(c["key"])
+    if not isinstance(block, dict):
+        return ctx.missing(f"the comparison {c['key']!r}")
+    parts, ok = [], True
+    floor = float(c.get("final_at_least", 0.0))
+    for name in c["names"]:
+        v = block.get(name)
+        curve = _numbers(v.get(c.get("curve", "curve"))) if isinstance(v, dict) else None
+        final = v.get(c.get("final", "final_acc")) if isinstance(v, dict) else None
+        if curve is None or not isinstance(final, (int, float)):
+            ok = False
+            parts.append(f"{name}: no curve or final value")
+            continue
+        good = len(curve) >= int(c.get("min_len", 2)) and final >= floor
+        ok = ok and good
+        parts.append(f"{name}: {len(curve)} {c.get('unit', 'epochs')}, final {_pct(final)}"
+                     + ("" if good else f" (needed ≥ {c.get('min_len', 2)} epochs and ≥ "
+                                        f"{_pct(floor)})"))
+    return Verdict(ok, "; ".join(parts))
+
+
+def check_value(ctx: CheckContext, c: dict) -> Verdict:
+    v = ctx.get(c["key"])
+    if not isinstance(v, (int, float)):
+        return ctx.missing(f"the value {c['key']!r}")
+    if "at_most" in c:
+        ok, want = v <= float(c["at_most"]), f"≤ {c['at_most']}"
+    else:
+        ok, want = v >= float(c["at_least"]), f"≥ {c['at_least']}"
+    return Verdict(ok, f"{c.get('label', c['key'])}: {v:.4g} (needed {want})")
+
+
+def check_parameters(ctx: CheckContext, c: dict) -> Verdict:
+    """The learner's parameter count, predicted from the layer shapes, against the saved model."""
+    path = ctx.out_dir / f"{c['model']}.npz"
+    if not path.is_file():
+        return ctx.missing(path.name)
+    with np.load(path, allow_pickle=False) as z:
+        count = int(sum(z[k].size for k in z.files))
+    predicted = ctx.get(c["predicted"])
+    if not isinstance(predicted, (int, float)):
+        return ctx.missing(f"your prediction {c['predicted']!r}")
+    ok = int(predicted) == count
+    return Verdict(ok, f"{path.name} holds {count:,} weights; your count from the shapes: "
+                       f"{int(predicted):,}" + ("" if ok else " - they differ"))
+
+
+CHECKS = {"accuracy": check_accuracy, "parameters": check_parameters, "built_from": check_built_from, "curve": check_curve,
+          "png": check_png, "linear_growth": check_linear_growth, "variants": check_variants,
+          "value": check_value}
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights of `tito milestone run`, for the demo
+# ---------------------------------------------------------------------------------------------
+def save_weights(ctx, model, build: str, kind: str, arrays: dict | None = None, **info) -> None:
+    """Called by the milestone scripts: model.npz (the state_dict), model.json (how to rebuild
+    the model: `build` is "module:function"; `kind` picks the demo) and demo_data.npz (`arrays`).
+    A failure here is logged and never fails the run."""
+    try:
+        state_ = {k: np.asarray(getattr(v, "data", v)) for k, v in model.state_dict().items()}
+        np.savez(ctx.out_dir / "model.npz", **state_)
+        if arrays:
+            np.savez(ctx.out_dir / "demo_data.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+        doc = {"build": build, "kind": kind, "milestone": ctx.milestone, "part": ctx.part,
+               "quick": ctx.quick, **_plain(info)}
+        (ctx.out_dir / "model.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except Exception as e:  # noqa: BLE001 - the learner's state_dict may be broken
+        ctx.log(f"the weights were not saved for `tito milestone demo` ({type(e).__name__}: {e})")
+
+
+# ---------------------------------------------------------------------------------------------
+# demo
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Show:
+    """One part's demo: what the learner's saved model predicted."""
+
+    part: int
+    kind: str  # "plane" | "xor" | "digits" | "cifar"
+    run_dir: Path
+    label: str  # 'recorded run of 2025-...' / 'quick rehearsal (not recorded)'
+    data: dict  # kind-specific: images, labels, predictions, grid, ...
+
+
+def last_run(ws, ms: Milestone, part: int) -> tuple[Path, str] | None:
+    """The run folder of the learner's last successful run of a part that saved weights: the
+    newest recorded achievement, else the newest of their own runs (not --reference) whose
+    conditions all held (a --quick rehearsal, or `tito milestone test`)."""
+    recs = state.get_achievements(ws.root).get(ms.id, {}).get(str(part), [])
+    for rec in reversed(recs):
+        d = Path(rec.get("run_dir", ""))
+        if (d / "model.npz").is_file() and (d / "model.json").is_file():
+            return d, f"your recorded run of {rec.get('recorded_at', '?')}"
+    base = ws.root / "runs" / f"{ms.id}_{ms.slug}"
+    for d in sorted(base.glob(f"*/part{part}"), key=lambda p: p.parent.name, reverse=True):
+        if d.parent.name.endswith("-reference") or not (d / "model.npz").is_file():
+            continue
+        doc = _read_results(d / "metrics.json")
+        if doc.get("achieved"):
+            what = "quick rehearsal" if doc.get("quick") else "test run"
+            return d, f"your {what} of {d.parent.name} (every condition held; not recorded)"
+    return None
+
+
+def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300) -> list[Show]:
+    """Predictions of the learner's last successful runs, one Show per part that has one."""
+    from tito import milestone_run as mr
+
+    parts, _ = mr.built_parts(ms)
+    found = [(p, last_run(ws, ms, p.number)) for p in parts]
+    if not any(f for _, f in found):
+        raise TitoError(f"nothing to demo yet: milestone {ms.id} ({ms.title}) has no successful "
+                        "run of your code with saved weights",
+                        f"run it first: `tito milestone run {ms.id}`")
+    shows = []
+    for p, f in found:
+        if f is None:
+            continue
+        run_dir, label = f
+        kind = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))["kind"]
+        cmd = [sys.executable, "-m", "tito.milestone_work", "demo", str(run_dir), str(ws.root),
+               str(ws.package), str(count), str(seed)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=mr._env(), cwd=run_dir)
+        msg = next((json.loads(x) for x in reversed(proc.stdout.splitlines())
+                    if x.startswith("{")), None)
+        if msg is None or "error" in msg:
+            why = msg["error"] if msg else (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TitoError(f"the demo of part {p.number} failed on your code: {why}",
+                            f"the weights are in {run_dir}")
+        shows.append(Show(p.number, kind, run_dir, label, msg))
+    return shows
+
+
+def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int) -> dict:
+    """In the subprocess: rebuild the model on the learner's tinytorch, load its weights, predict."""
+    sys.path.insert(0, root)
+    import tinytorch
+
+    where = Path(list(tinytorch.__path__)[0]).resolve()
+    if where != Path(expect).resolve():
+        return {"error": f"tinytorch was imported from {where}, expected {expect}"}
+    from tinytorch.tensor import Tensor, no_grad
+
+    info = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+    module, fn = info["build"].split(":")
+    model = getattr(importlib.import_module(module), fn)()
+    with np.load(run_dir / "model.npz", allow_pickle=False) as z:
+        model.load_state_dict({k: z[k] for k in z.files})
+    model.eval()
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        with no_grad():
+            return np.asarray(model(Tensor(np.ascontiguousarray(x, dtype=np.float32))).numpy())
+
+    kind = info["kind"]
+    if kind in ("plane", "xor"):
+        if kind == "xor":
+            pts, y = XOR_X, GATES["xor"]
+        else:  # a sample of the run's points: a 40 x 16 map holds a few dozen legibly
+            with np.load(run_dir / "demo_data.npz", allow_pickle=False) as z:
+                pts, y = z["x"], z["y"]
+            keep = np.random.default_rng(seed).permutation(len(pts))[:max(count, 1) * 5]
+            pts, y = pts[keep], y[keep]
+        lo, hi = pts.min(axis=0) - 0.25, pts.max(axis=0) + 0.25
+        cols, rows = (40, 16) if kind == "plane" else (24, 10)
+        gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], cols), np.linspace(hi[1], lo[1], rows))
+        grid = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (rows*cols, 2), top row first
+        threshold = float(info.get("threshold", 0.0))
+        fires = forward(grid).reshape(rows, cols) > threshold
+        cell = np.stack([np.clip(((pts[:, 0] - lo[0]) / (hi[0] - lo[0]) * (cols - 1)).round(), 0, cols - 1),
+                         np.clip(((hi[1] - pts[:, 1]) / (hi[1] - lo[1]) * (rows - 1)).round(), 0, rows - 1)], 1)
+        pred = (forward(pts).reshape(-1) > threshold).astype(int)
+        return {"grid": fires.astype(int).tolist(), "points": cell.astype(int).tolist(),
+                "labels": np.asarray(y).astype(int).tolist(), "predictions": pred.tolist(),
+                "inputs": pts.tolist() if kind == "xor" else []}
+    from tinytorch import datasets
+
+    images, labels = (datasets.load_mnist("test") if info["data"] == "mnist"
+                      else datasets.load_cifar10("test"))
+    pick = np.random.default_rng(seed).choice(len(labels), size=count, replace=False)
+    imgs = np.asarray(images[pick])  # uint8 (count, 28, 28) or (count, 32, 32, 3)
+    if info.get("layout") == "flat":  # (count, 784), as milestone 03's flatten
+        x = (imgs.reshape(count, -1).astype(np.float32) / 255.0 - info["mean"][0]) / info["std"][0]
+    else:  # (count, C, H, W), as milestone 04 feeds its CNNs
+        from tinytorch.transforms import normalize
+
+        x = normalize(imgs, info["mean"], info["std"])
+    logits = forward(x)  # (count, 10)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    classes = list(getattr(datasets, "CIFAR10_CLASSES", [])) if kind == "cifar" else \
+        [str(i) for i in range(10)]
+    return {"images": imgs.tolist(), "labels": np.asarray(labels)[pick].astype(int).tolist(),
+            "predictions": p.argmax(axis=1).tolist(), "confidence": p.max(axis=1).round(4).tolist(),
+            "classes": classes, "indices": pick.tolist()}
+
+
+def ascii_image(img, width: int | None = None) -> list[str]:
+    """A grayscale image (H, W) as text, two pixel rows per line (dark ink on white paper)."""
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3:  # (H, W, 3) colour: its luminance
+        a = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    h = a.shape[0] - a.shape[0] % 2
+    pairs = (a[0:h:2] + a[1:h:2]) / 2  # (H/2, W)
+    ramp = " .:-=+*#%@"
+    idx = np.clip((pairs / 256.0 * len(ramp)).astype(int), 0, len(ramp) - 1)
+    return ["".join(ramp[i] for i in row) for row in idx]
+
+
+def plane_lines(data: dict) -> list[str]:
+    """A 2-D demo as text: the plane by the model's answer (`#` where it fires, `.` where not),
+    each point on top as its label (`1`/`0`), or `!` where the model gets it wrong."""
+    rows = [["#" if v else "." for v in row] for row in data["grid"]]
+    for (c, r), y, p in zip(data["points"], data["labels"], data["predictions"]):
+        rows[r][c] = str(y) if y == p else "!"
+    return ["".join(row) for row in rows]
+
+
+def _child_main(argv: list[str]) -> int:
+    if not argv or argv[0] != "demo":
+        print("usage: python -m tito.milestone_work demo RUN_DIR ROOT PACKAGE COUNT SEED")
+        return 2
+    run_dir, root, expect, count, seed = argv[1:6]
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # whatever the learner's code prints goes to stderr
+    try:
+        msg = _demo_child(Path(run_dir), root, expect, int(count), int(seed))
+    except Exception as e:  # noqa: BLE001 - reported to the parent as one line
+        msg = {"error": f"{type(e).__name__}: {e}"}
+    proto.write(json.dumps(msg) + "\n")
+    proto.flush()
+    return 0 if "error" not in msg else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
