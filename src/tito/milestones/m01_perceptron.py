@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tito.milestone_work import save_weights
 from tito.milestones.common import (RunContext, accuracy, plot_decision_boundary,
                                     plot_learning_curves)
 
@@ -132,5 +133,7 @@ def main(ctx: RunContext) -> dict:
                            f"Perceptron: train {train_acc:.0%}, held out {test_acc:.1%}",
                            x_test[:300], y_test[:300])
     plot_learning_curves(ctx.path("learning_curve.png"), history, "Rosenblatt's rule")
+    save_weights(ctx, model, "tito.milestones.m01_perceptron:perceptron", kind="plane",
+                 arrays={"x": x, "y": y})  # for `tito milestone demo 01`
     return {"train_acc": train_acc, "test_acc": test_acc, "epochs": epoch, "updates": updates,
             "converged": converged, **witness.metrics(tail=1)}

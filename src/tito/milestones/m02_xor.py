@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tito.milestone_work import save_weights
 from tito.milestones.common import (RunContext, accuracy, merge_witness_metrics,
                                     plot_decision_boundary, plot_learning_curves, seed_all, watch)
 from tito.milestones.m01_perceptron import perceptron, predict, rosenblatt_epoch
@@ -96,6 +97,7 @@ def crisis(ctx: RunContext) -> dict:
                            TRUTH["XOR"], f"The perceptron's best line on XOR: {trained_best:.0%}")
     plot_learning_curves(ctx.path("accuracy_per_epoch.png"), {"XOR acc": xor_curve},
                          "Rosenblatt's rule on XOR: it never settles")
+    save_weights(ctx, model, "tito.milestones.m01_perceptron:perceptron", kind="xor")  # its best
     return {"best_acc": max(trained_best, search_best), "trained_best_acc": trained_best,
             "search_best_acc": search_best, "final_acc": final_acc,
             "and_acc": controls["AND"], "or_acc": controls["OR"],
@@ -166,5 +168,6 @@ def solved(ctx: RunContext) -> dict:
                            TRUTH["XOR"], f"A hidden layer solves XOR (seed {ctx.seed})")
     plot_learning_curves(ctx.path("loss_per_step.png"), curves, "Backprop on XOR, every seed",
                          xlabel="step")
+    save_weights(ctx, model, "tito.milestones.m02_xor:xor_network", kind="xor")  # seed ctx.seed
     return {"min_seed_acc": min(accs), "mean_seed_acc": float(np.mean(accs)), "seeds": SEEDS,
             **metrics, **merge_witness_metrics(runs)}

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from tito.milestone_work import save_weights
 from tito.milestones.common import (RunContext, accuracy, plot_confusion_matrix,
                                     plot_decision_boundary, plot_learning_curves,
                                     plot_misclassified, seed_all, watch)
@@ -150,6 +151,8 @@ def mnist(ctx: RunContext) -> dict:
                           f"MNIST test set, {test_acc:.2%} right")
     plot_misclassified(ctx.path("misclassified.png"), test_images, test_labels, pred,
                        "Misclassified digits (true -> predicted)")
+    save_weights(ctx, model, "tito.milestones.m03_mlp:mnist_mlp", kind="digits", data="mnist",
+                 layout="flat", mean=[MEAN], std=[STD])  # for `tito milestone demo 03`
     return {"test_acc": test_acc, "train_loss": curves["train loss"][-1], "epochs": epochs,
             "train_images": len(x), "test_images": len(x_test), "train_seconds": seconds,
             **witness.metrics(tail=50)}

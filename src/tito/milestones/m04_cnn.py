@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from tito.milestone_work import save_weights
 from tito.milestones.common import (RunContext, accuracy, plot_confusion_matrix, plot_learning_curves,
                                     seed_all, watch, _pyplot)
 
@@ -333,6 +334,8 @@ def lenet(ctx: RunContext) -> dict:
     test_acc = accuracy(pred, test_labels)
     metrics = _verdict(ctx, model, loss_fn, x_test[:64], test_labels[:64], witness)
     _plots(ctx, model, 2, test_images[0], x_test[0], curves, test_labels, pred, "LeNet-5 on MNIST", test_acc)
+    save_weights(ctx, model, "tito.milestones.m04_cnn:lenet5", kind="digits", data="mnist",
+                 layout="image", mean=MNIST_NORM[0], std=MNIST_NORM[1])  # for `tito milestone demo 04`
     return {"test_acc": test_acc, "epochs": epochs, "train_images": len(images), "test_images": len(x_test),
             "train_seconds": seconds, "seconds": time.perf_counter() - started, **metrics}
 
@@ -380,5 +383,7 @@ def cifar(ctx: RunContext) -> dict:
         ctx.log(f"accuracy on {len(ex_labels):,} exact official test images: {out['exact_test_acc']:.2%}")
     metrics = _verdict(ctx, model, loss_fn, x_test[:32], test_labels[:32], witness)
     _plots(ctx, model, 3, test_images[0], x_test[0], curves, test_labels, pred, "CNN on CIFAR-10", test_acc)
+    save_weights(ctx, model, "tito.milestones.m04_cnn:cifar_cnn", kind="cifar", data="cifar-10",
+                 layout="image", mean=CIFAR_NORM[0], std=CIFAR_NORM[1])
     out["seconds"] = time.perf_counter() - started
     return {**out, **metrics}
