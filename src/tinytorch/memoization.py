@@ -626,9 +626,10 @@ if __name__ == "__main__":
 # The FLOP count promised up to 64 times less work at a full window; the measurement above gives a
 # few times, and about 1.5x for 256 tokens. Both have plain causes.
 #
-# **Past the window there is nothing to gain.** For 256 tokens from a 4-token prompt, the first 60
-# steps are decode steps and the other 196 are full re-prefills of 64 tokens, the same work as the
-# uncached model: at best $256 / 196 \approx 1.3$ times less work overall, however fast the decode step.
+# **Past the window there is nothing to gain.** For 256 tokens from a 4-token prompt, the prefill
+# and 60 decode steps fit in the window; the other 195 steps are full re-prefills of 64 tokens, the
+# same work as the uncached model's: at best $256 / 195 \approx 1.3$ times less work overall, however
+# fast the decode step.
 # (Measured, it is a little better, because the uncached steps inside the window are cheaper too.)
 # A model with a longer `block_size` keeps the whole generation inside its window.
 #
