@@ -58,3 +58,36 @@ KV_STALE_VALUES = Bug("17", "KVCache", textwrap.dedent("""
 def test_memoization_kv_cache_with_stale_values_is_caught_and_named(task, tmp_path, monkeypatch):
     block_torch(tmp_path, monkeypatch)
     assert_caught_and_named("kv_cache_stale_values", KV_STALE_VALUES, task)
+
+
+# --- 16 compression: pruning masks not re-applied after an optimizer step --------------------
+# attach as a learner gets it wrong: the masks applied once, when attached, and the optimizer left
+# alone; or the wrapper applying them BEFORE the optimizer's own update, which then revives the
+# pruned weights. Either way the "90% sparse" model is dense again after one step.
+PRUNE_ATTACH_BUGS = {
+    "prune_masks_applied_once_not_after_each_step": Bug("16", "PruneMasks", textwrap.dedent("""
+        class PruneMasks(PruneMasks):
+            def attach(self, optimizer):
+                self.apply()  # BUG: zeroed now, never again: optimizer.step() is not wrapped
+                return optimizer
+        """), frozenset({"PruneMasks.attach"}), "after_every_step"),
+    "prune_masks_applied_before_the_step": Bug("16", "PruneMasks", textwrap.dedent("""
+        class PruneMasks(PruneMasks):
+            def attach(self, optimizer):
+                step = optimizer.step
+
+                def masked_step(*args, **kwargs):
+                    self.apply()  # BUG: before the update, which moves the pruned weights again
+                    return step(*args, **kwargs)
+
+                optimizer.step = masked_step
+                return optimizer
+        """), frozenset({"PruneMasks.attach"}), "after_every_step"),
+}
+
+
+@pytest.mark.parametrize("task", ["PruneMasks", None], ids=["task-PruneMasks", "whole-module"])
+@pytest.mark.parametrize("name", sorted(PRUNE_ATTACH_BUGS))
+def test_compression_masks_not_reapplied_after_a_step_are_caught_and_named(name, task, tmp_path, monkeypatch):
+    block_torch(tmp_path, monkeypatch)
+    assert_caught_and_named(name, PRUNE_ATTACH_BUGS[name], task)
