@@ -28,6 +28,8 @@ _EXPORTS = {
     "embeddings": ["Embedding", "PositionalEmbedding", "SinusoidalPositionalEncoding"],
     "attention": ["scaled_dot_product_attention", "MultiHeadAttention"],
     "transformers": ["LayerNorm", "MLP", "TransformerBlock", "GPTConfig", "GPT"],
+    "compression": ["sparsity", "PruneMasks", "magnitude_prune", "prune_neurons", "soft_target_kl",
+                    "distillation_loss"],
     "memoization": ["KVCache", "cached_forward"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
