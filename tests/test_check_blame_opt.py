@@ -60,6 +60,140 @@ def test_memoization_kv_cache_with_stale_values_is_caught_and_named(task, tmp_pa
     assert_caught_and_named("kv_cache_stale_values", KV_STALE_VALUES, task)
 
 
+# --- 15 quantization: a zero-point with the wrong sign; a per-channel scale from the wrong axis --
+# compute_qparams as a learner writes it (the given code around the solution region unchanged),
+# with the two lines the bugs change left as {rows} and {zero_point}
+QPARAMS = """
+    def compute_qparams(x, axis=None, method="minmax", percentile=99.99):
+        x = np.asarray(_array(x), dtype=np.float32)
+        if method not in ("minmax", "percentile"):
+            raise ValueError(f"compute_qparams: method must be 'minmax' or 'percentile', got {{method!r}}")
+        if axis is not None:
+            axis = axis % x.ndim
+        rows = {rows}
+        if method == "minmax":
+            lo, hi = rows.min(axis=1), rows.max(axis=1)
+        else:
+            lo, hi = np.percentile(rows, [100 - percentile, percentile], axis=1)
+        lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
+        scale = ((hi - lo) / (QMAX - QMIN)).astype(np.float32)
+        scale = np.where(scale > 0, scale, np.float32(1.0))
+        zero_point = np.clip({zero_point}, QMIN, QMAX)
+        n = 1 if axis is None else x.shape[axis]
+        if np.shape(scale) != (n,) or np.shape(zero_point) != (n,):
+            raise ValueError(f"compute_qparams: {{np.shape(scale)}} scales, expected ({{n}},)")
+        if axis is None:
+            return QuantParams(scale.reshape(()), zero_point.reshape(()), None)
+        return QuantParams(scale, zero_point, axis)
+"""
+ROWS = "x.reshape(1, -1) if axis is None else np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)"
+ZERO_POINT = "QMIN - np.rint(lo / scale)"
+
+
+def _qparams_bug(rows=ROWS, zero_point=ZERO_POINT) -> str:
+    return textwrap.dedent(QPARAMS.format(rows=rows, zero_point=zero_point))
+
+
+# the layers and quantize_model call compute_qparams: in a whole-module run their checks fail too,
+# and name the layer whose result is wrong
+DOWNSTREAM_15 = {"QuantizedLinear", "QuantizedLinear.forward", "QuantizedConv2d", "QuantizedConv2d.forward",
+                 "quantize_model"}
+
+QUANT_BUGS = {
+    # z = 128 + round(lo / s): every code shifted by 2z, every dequantized value by -2 s z
+    "zero_point_with_the_wrong_sign": (Bug("15", "compute_qparams", _qparams_bug(
+        zero_point="-(QMIN - np.rint(lo / scale))"), frozenset({"compute_qparams"}), "worked_example"),
+        DOWNSTREAM_15),
+    "zero_point_round_term_with_the_wrong_sign": (Bug("15", "compute_qparams", _qparams_bug(
+        zero_point="QMIN + np.rint(lo / scale)"), frozenset({"compute_qparams"}), "worked_example"), None),
+    # the channels' ranges taken over the slices along ANOTHER axis (right for axis 0 only) ...
+    "per_channel_rows_without_moveaxis": (Bug("15", "compute_qparams", _qparams_bug(
+        rows="x.reshape(1, -1) if axis is None else x.reshape(x.shape[axis], -1)"),
+        frozenset({"compute_qparams"}), "per_channel_axis"), DOWNSTREAM_15),
+    # ... or reduced ALONG the channel axis (a square matrix: the right shape, the wrong values)
+    "per_channel_range_along_the_axis": (Bug("15", "compute_qparams", _qparams_bug(
+        rows="x.reshape(1, -1) if axis is None else np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])"),
+        frozenset({"compute_qparams"}), "square"), None),
+    # the layer asks for per-INPUT-channel weight scales (axis 1): they cannot factor out of the sum
+    "quantized_linear_scales_per_input_channel": (Bug("15", "QuantizedLinear", textwrap.dedent("""
+        class QuantizedLinear(QuantizedLinear):
+            def __init__(self, linear, input_qp, mode="integer"):
+                Module.__init__(self)
+                self.in_features, self.out_features = linear.in_features, linear.out_features
+                self.mode, self._weight_float = mode, None
+                w, bias = linear.weight.data, None if linear.bias is None else linear.bias.data
+                wqp = compute_qparams(w, axis=1)  # BUG: per input channel
+                self.register_buffer("weight_q", quantize(w, wqp))
+                self.register_buffer("weight_scale", wqp.scale)
+                self.register_buffer("weight_zero_point", wqp.zero_point)
+                self.register_buffer("input_scale", input_qp.scale)
+                self.register_buffer("input_zero_point", input_qp.zero_point)
+                self.bias_q = None
+                if bias is not None:
+                    grid = np.float64(input_qp.scale) * wqp.scale.astype(np.float64)
+                    self.register_buffer("bias_q", np.rint(bias / grid).astype(np.int32))
+        """), frozenset({"QuantizedLinear", "QuantizedLinear.__init__", "QuantizedLinear.forward"}),
+        "per_output_channel"), None),
+    "quantize_subtracts_the_zero_point": (Bug("15", "test_quantize_", textwrap.dedent("""
+        def quantize(x, qp):
+            x = np.asarray(_array(x), dtype=np.float32)
+            s, z = qp.along(x.ndim)
+            return np.clip(np.rint(x / s) - z, QMIN, QMAX).astype(np.int8)
+        """), frozenset({"quantize"}), "by_hand"), None),
+    "dequantize_adds_the_zero_point": (Bug("15", "dequantize", textwrap.dedent("""
+        def dequantize(q, qp):
+            q = np.asarray(_array(q))
+            s, z = qp.along(q.ndim)
+            return (q.astype(np.float32) + z.astype(np.float32)) * s
+        """), frozenset({"dequantize"}), "by_hand"), None),
+    "int_matmul_multiplies_in_int8": (Bug("15", "int_matmul", textwrap.dedent("""
+        _reference_int_matmul = int_matmul
+
+        def int_matmul(qa, za, qb, zb):
+            acc = _reference_int_matmul(qa, za, qb, zb)
+            a, b = np.asarray(qa), np.asarray(qb)
+            return acc - (a.astype(np.int32) @ b.astype(np.int32)) + (a @ b).astype(np.int32)  # int8 products wrap
+        """), frozenset({"int_matmul"}), "exact"), None),
+    "requantize_rounds_ties_to_even": (Bug("15", "requantize", textwrap.dedent("""
+        def requantize(acc, m0, shift, zero_point):
+            y = np.rint(np.asarray(acc, np.float64) * np.asarray(m0, np.float64) / 2.0 ** np.asarray(shift))
+            return np.clip(y + zero_point, QMIN, QMAX).astype(np.int8)
+        """), frozenset({"requantize"}), "ties"), None),
+    # calibrated in training mode: the head's inputs pass an active Dropout
+    "quantize_model_calibrates_in_training_mode": (Bug("15", "quantize_model", textwrap.dedent("""
+        def quantize_model(model, calibration_loader, method="minmax", percentile=99.99, mode="integer"):
+            qmodel = copy.deepcopy(model)
+            observers = []
+            for parent, name, layer in _quantizable(qmodel):
+                obs = _Observer(layer)
+                _set_child(parent, name, obs)
+                observers.append((parent, name, obs))
+            with no_grad():
+                for x in _batches(calibration_loader):
+                    qmodel(x)
+            for parent, name, obs in observers:
+                qp = compute_qparams(obs.values(), method=method, percentile=percentile)
+                cls = QuantizedConv2d if _is_conv2d(obs.layer) else QuantizedLinear
+                _set_child(parent, name, cls(obs.layer, qp, mode))
+            return qmodel.eval()
+        """), frozenset({"quantize_model"}), "calibrates_each_layer"), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_BUGS))
+def test_quantization_seeded_bug_is_caught_and_named(name, tmp_path, monkeypatch):
+    block_torch(tmp_path, monkeypatch)
+    b, _ = QUANT_BUGS[name]
+    assert_caught_and_named(name, b, b.task)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, down) in QUANT_BUGS.items() if down))
+def test_quantization_seeded_bug_fails_the_whole_module_run(name, tmp_path, monkeypatch):
+    block_torch(tmp_path, monkeypatch)
+    b, downstream = QUANT_BUGS[name]
+    assert_caught_and_named(name, Bug(b.module, None, b.patch, b.culprits | downstream, b.caught_by), None)
+
+
 # --- 16 compression: pruning masks not re-applied after an optimizer step --------------------
 # attach as a learner gets it wrong: the masks applied once, when attached, and the optimizer left
 # alone; or the wrapper applying them BEFORE the optimizer's own update, which then revives the

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import Phase, given
 from hypothesis import strategies as st
 
 import tinytorch.tensor as tt
@@ -36,7 +36,9 @@ from tinytorch.quantization import (QuantizedConv2d, QuantizedLinear, QuantParam
 from tinytorch.tensor import Tensor
 from tito.checks.harness import assert_close, blame, call, hypothesis_settings, torch_or_skip
 
-SETTINGS = hypothesis_settings(max_examples=25)
+# no shrinking: every failure message already shows the offending element and its input, and
+# shrinking a failure of these cheap properties costs seconds of CPU for nothing more
+SETTINGS = hypothesis_settings(max_examples=25, phases=(Phase.explicit, Phase.reuse, Phase.generate))
 QP = "compute_qparams"
 
 
@@ -328,7 +330,7 @@ def test_quantize_per_channel(shape, axis):
 @pytest.mark.task("quantize")
 @SETTINGS
 @given(seed=st.integers(0, 10**6), shape=st.sampled_from([(1,), (7,), (3, 5), (2, 3, 4)]),
-       scale=st.floats(1e-3, 10.0), zp=st.integers(-128, 127))
+       scale=st.sampled_from([1e-3, 0.037, 0.5, 3.3]), zp=st.integers(-128, 127))
 def test_quantize_per_tensor_random(seed, shape, scale, zp):
     x = rand(*shape, seed=seed, scale=100 * scale)  # many codes saturate
     before = x.copy()
@@ -402,7 +404,8 @@ def test_dequantize_per_channel(shape, axis):
 
 @pytest.mark.task("dequantize")
 @SETTINGS
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 30), shift=st.floats(-2, 2), width=st.floats(1e-2, 1e2))
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 30), shift=st.sampled_from([0.0, -2.0, -0.5, 0.5, 2.0]),
+       width=st.sampled_from([0.01, 1.0, 100.0]))
 def test_dequantize_round_trip_within_half_a_step(seed, n, shift, width):
     x = rand(n, seed=seed, scale=width, shift=shift * width)
     scale, zp = ref_qparams(x)
