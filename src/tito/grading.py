@@ -338,10 +338,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
 # Milestones: what the learner's state files say (read-only, defensively)
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class RubricLine:
+    name: str
+    points: float | None
+    out_of: float | None
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
 class Rubric:
     score: float
     out_of: float
-    lines: tuple[tuple[str, float | None, float | None], ...] = ()  # (item, points, of)
+    lines: tuple = ()  # RubricLine, ...
     recorded_at: str = ""
 
 
@@ -385,6 +393,7 @@ def clean_achievements(doc: dict) -> dict:
     return out
 
 
+# `tito milestone submit` appends to "submissions": {id: [record, ...]} (tito.milestone_work)
 _SCORE_SECTIONS = ("submissions", "submission", "submits", "submit", "rubric", "rubrics", "scores")
 
 
@@ -419,24 +428,31 @@ def _number(rec: dict, *keys) -> float | None:
 
 
 def _rubric_record(rec) -> Rubric | None:
+    """A submission record: {"score", "lines": [{"name", "weight", "passed", "evidence"}], ...}
+    as `tito milestone submit` writes it (other spellings of the same fields are accepted)."""
     if not isinstance(rec, dict):
         return None
-    items = next((rec[k] for k in ("rubric", "lines", "items") if isinstance(rec.get(k), list)), [])
+    items = next((rec[k] for k in ("lines", "rubric", "items") if isinstance(rec.get(k), list)), [])
     lines = []
     for it in items:
-        if isinstance(it, dict):
-            name = next((str(it[k]) for k in ("name", "item", "label", "line") if k in it), "?")
-            lines.append((name, _number(it, "points", "score", "earned"),
-                          _number(it, "max", "of", "out_of", "weight", "possible")))
+        if not isinstance(it, dict):
+            continue
+        name = next((str(it[k]) for k in ("name", "item", "label", "line") if k in it), "?")
+        of = _number(it, "weight", "max", "of", "out_of", "possible")
+        points = _number(it, "points", "score", "earned")
+        if points is None and isinstance(it.get("passed"), bool) and of is not None:
+            points = of if it["passed"] else 0.0
+        lines.append(RubricLine(name, points, of, str(it.get("evidence", ""))[:300]))
     score = _number(rec, "score", "total", "points")
-    if score is None and lines and all(p is not None for _, p, _ in lines):
-        score = sum(p for _, p, _ in lines)
+    if score is None and lines and all(x.points is not None for x in lines):
+        score = sum(x.points for x in lines)
     if score is None:
         return None
     out_of = _number(rec, "max", "max_score", "out_of", "possible")
-    if out_of is None and lines and all(o is not None for _, _, o in lines):
-        out_of = sum(o for _, _, o in lines)
-    return Rubric(score, out_of or 100.0, tuple(lines), str(rec.get("recorded_at", "")))
+    if out_of is None and lines and all(x.out_of is not None for x in lines):
+        out_of = sum(x.out_of for x in lines)
+    when = rec.get("submitted_at") or rec.get("recorded_at") or ""
+    return Rubric(score, out_of or 100.0, tuple(lines), str(when))
 
 
 def milestone_grades(root: Path, doc: dict) -> list[MilestoneGrade]:
@@ -720,11 +736,12 @@ def _learner_section(lg: LearnerGrade) -> str:
                else '<p class="note">every graded module passes</p>')
     for g in lg.milestones:
         if g.rubric and g.rubric.lines:
-            rows = [[esc(item), esc("-" if p is None else f"{p:g}"), esc("-" if o is None else f"{o:g}")]
-                    for item, p, o in g.rubric.lines]
+            rows = [[esc(x.name), esc("-" if x.points is None else f"{x.points:g}"),
+                     esc("-" if x.out_of is None else f"{x.out_of:g}"), esc(x.evidence)]
+                    for x in g.rubric.lines]
             out.append(f"<h4>{esc(g.milestone.id)} {esc(g.milestone.title)}: rubric "
                        f"{g.rubric.score:g}/{g.rubric.out_of:g}</h4>"
-                       + table(["rubric line", "points", "of"], rows))
+                       + table(["rubric line", "points", "of", "evidence"], rows))
     out += [f'<p class="note">{esc(note)}</p>' for note in lg.notes]
     out.append("</section>")
     return "".join(out)
