@@ -295,6 +295,20 @@ def test_named_parameters_nested():
 
 
 @pytest.mark.task("Module")
+def test_named_parameters_skips_plain_functions():
+    """A plain function in a Sequential is a layer without parameters - also a builtin one such as
+    operator.neg, which has no attributes at all (vars() of it raises a TypeError)."""
+    import operator
+
+    fc = Affine(3, 2, seed=7)
+    seq = Sequential(fc, operator.neg, lambda t: t * 2.0)
+    names = [n for n, _ in call("Module.named_parameters", lambda: list(seq.named_parameters()))]
+    if names != ["0.weight", "0.bias"]:
+        raise AssertionError(f"Module.named_parameters: got {names} for Sequential(Linear, operator.neg, a lambda), "
+                             "expected ['0.weight', '0.bias']: look for Parameters in the Modules only")
+
+
+@pytest.mark.task("Module")
 def test_module_given_parts():
     """Parameter (float32, requires_grad unless told otherwise), __call__ passing keywords to forward,
     named_buffers: the given pieces the rest builds on."""

@@ -32,7 +32,7 @@ from tinytorch.activations import gelu, leaky_relu, log_softmax, relu, sigmoid, 
 from tinytorch.autograd import BACKWARD, topological_order, unbroadcast
 from tinytorch.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from tinytorch.tensor import Tensor, is_grad_enabled, no_grad
-from tito.checks.harness import (MATMUL_SHAPES, assert_close, blame, check_rules, gradcheck,
+from tito.checks.harness import (MATMUL_SHAPES, assert_close, blame, call, check_rules, expect_error, gradcheck,
                                   hypothesis_settings, rule_name, torch_or_skip, torch_parity)
 
 SETTINGS = hypothesis_settings(max_examples=12)
@@ -122,6 +122,13 @@ case("neg", "0d", lambda a: -a, r())
 
 for _label, (_sa, _sb) in MATMUL_SHAPES.items():
     case("matmul", _label, lambda a, b: a @ b, r(*_sa), r(*_sb, seed=1))
+# one operand a constant (x @ W with data x, or a fixed matrix times a parameter)
+case("matmul", "constant_A", lambda a, b: a @ b, r(3, 4), r(4, 5, seed=1), wrt=[1])
+case("matmul", "constant_A_batched", lambda a, b: a @ b, r(2, 3, 4), r(2, 4, 5, seed=1), wrt=[1])
+case("matmul", "constant_B", lambda a, b: a @ b, r(2, 3, 4), r(4, 5, seed=1), wrt=[0])
+case("matmul", "constant_B_batched", lambda a, b: a @ b, r(2, 3, 4), r(2, 4, 5, seed=1), wrt=[0])
+# x @ W.T: B is a transposed (not C-contiguous) view of the weight
+case("matmul", "transposed_weight", lambda a, w: a @ w.T, r(2, 3, 4), r(5, 4, seed=1))
 
 for _op in ("sum", "mean"):
     case(_op, "all", lambda a, op=_op: getattr(a, op)(), r(2, 3))
@@ -131,6 +138,7 @@ for _op in ("sum", "mean"):
     case(_op, "0d", lambda a, op=_op: getattr(a, op)(), r())
     case(_op, "dim_keepdim", lambda a, op=_op: getattr(a, op)(dim=1, keepdim=True), r(3, 2))
     case(_op, "4d_axes_1_3", lambda a, op=_op: getattr(a, op)(axis=(1, 3)), r(2, 2, 3, 2))
+    case(_op, "empty_rows", lambda a, op=_op: getattr(a, op)(axis=1), r(0, 3))  # an empty batch
 for _op in ("max", "min"):
     case(_op, "all", lambda a, op=_op: getattr(a, op)(), distinct(2, 3))
     case(_op, "axis1", lambda a, op=_op: getattr(a, op)(axis=1), distinct(3, 4))
@@ -462,6 +470,7 @@ edge("pow", "zero_exponent_slope_in_base", lambda a, b: a ** b, [[0.0, 0.0, -2.0
      [1.0, 1.0, 1.0, 1.0, 1.0], [0, 0, 0, 0, 12])
 edge("pow", "zero_base_slope_in_exponent", lambda a, b: a ** b, [[0.0, 0.0, 1.5, 2.0], [0.0, 2.0, 0.0, 3.0]],
      [1.0, 1.0, 1.0, 1.0], [0, 0, 0, 12], [0, 0, np.log(1.5), 8 * np.log(2)], wrt=(0, 1))
+
 # saturated inputs: the saved forward values give 0 (or 1), never inf - inf or 0 / 0
 WIDE = np.array([-1000.0, -30.0, -1.0, 0.0, 1.0, 30.0, 1000.0])
 G7 = np.linspace(0.5, 2.0, 7)
@@ -509,6 +518,20 @@ def test_backward_kinks_and_extremes(op, dtype):
                                      f"{inputs[i].tolist()} (expected {want.tolist()}): use the values "
                                      "the forward pass saved, not a formula that overflows")
             assert_close(got, want, f"{name} (gradient of input {i}, as PyTorch)", inputs, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.task("pow_backward")
+def test_pow_backward_zero_base_negative_exponent():
+    """Only 0 ** b with b >= 0 has slope 0 in b; for b < 0, 0 ** b = inf and (like PyTorch) the slopes
+    are -inf: masking them would hide the pole."""
+    a = Tensor(np.zeros(3), dtype=np.float64, requires_grad=True)
+    b = Tensor(np.array([-0.5, -1.0, -2.0]), dtype=np.float64, requires_grad=True)
+    with np.errstate(all="ignore"):
+        (a ** b).backward(np.ones(3))
+    got = grad_of(b, "pow_backward (0 ** b, b < 0)")
+    if not np.all(got == -np.inf):
+        raise AssertionError(f"pow_backward: d(0 ** b)/db for b = {b.data.tolist()} gave {got.tolist()}, expected "
+                             "-inf each (0 ** b * log 0 = inf * -inf, as PyTorch): only b >= 0 is masked to 0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,6 +619,60 @@ def test_backward_grad_zeroing_and_no_aliasing():
     assert_close(grad_of(b, "backward"), a0, "backward (after zeroing b.grad in place)", [a0, b0])
     assert a.grad.dtype == np.float32 and not a.grad.requires_grad, \
         f"backward: .grad must be a float32 Tensor without a graph, got {a.grad.dtype}"
+
+
+@pytest.mark.task("backward")
+def test_backward_two_leaves_fed_one_array():
+    """add's rule hands the same array to both parents: two leaves of the output's shape, seeded,
+    must still get .grad arrays of their own."""
+    a, b = Tensor(np.ones(3, np.float32), requires_grad=True), Tensor(np.ones(3, np.float32), requires_grad=True)
+    call("backward", (a + b).backward, np.array([1.0, 2.0, 3.0], np.float32))
+    ga, gb = grad_of(a, "backward (a + b, seeded)"), grad_of(b, "backward (a + b, seeded)")
+    if np.shares_memory(ga, gb):
+        raise AssertionError("backward (a + b, seeded): a.grad and b.grad are one array (add's rule returns g "
+                             "for both parents); copy an array another leaf already holds")
+    ga += 10  # in place, as an optimizer does
+    assert_close(gb, [1.0, 2.0, 3.0], "backward (a + b, seeded: b.grad after an in-place update of a.grad)")
+
+
+@pytest.mark.task("backward")
+def test_backward_rule_may_return_none(monkeypatch):
+    """A rule may return None for a parent that requires grad (no gradient flows there, like a torch
+    Function returning None): that parent, a leaf or an op node, gets nothing and the walk goes on."""
+    monkeypatch.setitem(BACKWARD, "first_only", lambda g, out: (g, None))
+    x = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    w = Tensor(np.array([3.0, 4.0], np.float32), requires_grad=True)
+    h = w * 2.0  # an op node that receives no gradient
+    out = Tensor._make(x.data + h.data, (x, h), "first_only") + Tensor._make(x.data + w.data, (x, w), "first_only")
+    call("backward", out.sum().backward)
+    assert_close(grad_of(x, "backward (a rule returning None for one parent)"), [2.0, 2.0],
+                 "backward (a rule returning None for one parent: the other parent's gradient)")
+    if w.grad is not None:
+        raise AssertionError("backward: a leaf reached only through None gradients must keep .grad None, got "
+                             f"{w.grad.data.tolist()}")
+
+
+@pytest.mark.task("backward")
+def test_backward_op_without_a_rule_names_it():
+    """A node whose op has no rule in BACKWARD: backward raises an error that names the op."""
+    x = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    out = Tensor._make(x.data * 3.0, (x,), "op_without_a_rule")
+    expect_error("backward", Exception, out.sum().backward, match="op_without_a_rule")
+
+
+@pytest.mark.task("backward")
+def test_backward_leaf_grad_keeps_the_leaf_dtype(monkeypatch):
+    """A leaf's .grad is in the leaf's dtype, first pass and accumulated, even when a rule hands back
+    another dtype (torch's engine casts it too): float32 weights keep float32 gradients."""
+    monkeypatch.setitem(BACKWARD, "float64_rule", lambda g, out: (g.astype(np.float64),))
+    x = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    for n in (1, 2):
+        call("backward", Tensor._make(x.data * 1.0, (x,), "float64_rule").sum().backward)
+        got = grad_of(x, "backward (a rule returning float64 for a float32 leaf)")
+        if got.dtype != np.float32:
+            raise AssertionError(f"backward: after {n} pass(es) the float32 leaf's .grad is {got.dtype}; cast a "
+                                 "leaf's gradient to its dtype before storing or adding it")
+        assert_close(got, [float(n)] * 2, f"backward (a float64 rule, {n} pass(es))")
 
 
 @pytest.mark.task("backward")
@@ -763,6 +840,7 @@ UNBROADCAST = {
     "leading_and_inner": ((2, 4, 3), (4, 1)),
     "4d_to_3d": ((2, 3, 4, 5), (3, 1, 5)),
     "5d_inner_ones": ((2, 1, 3, 2, 2), (1, 1, 3, 1, 2)),
+    "size1_from_empty": ((0, 3), (1, 3)),  # a (1, 3) bias broadcast against an empty batch: zeros
 }
 
 
@@ -775,8 +853,8 @@ def test_unbroadcast(case_):
     expected = g.sum(axis=tuple(range(extra))) if extra else g
     axes = tuple(i for i, n in enumerate(small) if n == 1 and expected.shape[i] != 1)
     expected = expected.sum(axis=axes, keepdims=True) if axes else expected
-    assert_close(unbroadcast(g, small), expected, f"unbroadcast ({big} -> {small})", [g])
-    assert_close(unbroadcast(g, big), g, f"unbroadcast ({big} -> {big}: unchanged)", [g])
+    assert_close(call("unbroadcast", unbroadcast, g, small), expected, f"unbroadcast ({big} -> {small})", [g])
+    assert_close(call("unbroadcast", unbroadcast, g, big), g, f"unbroadcast ({big} -> {big}: unchanged)", [g])
 
 
 @pytest.mark.task("unbroadcast")
