@@ -72,7 +72,9 @@ def test_unlock_panels_exactly_when_the_registry_says(journey):
     assert "Milestone 01: The Perceptron (1958)" in out03 and "tito milestone run 01" in out03
     assert "Milestone 02: The XOR Crisis (1969)" in out03
     assert "Milestone 03: The MLP Revival (1986)" in out08 and "tito milestone run 03" in out08
-    for mid in ("01", "02"):
+    out13 = journey["complete"]["13"][1]  # the transformer completes the language tier
+    assert "Milestone 05: The Transformer Era (2017)" in out13 and "tito milestone run 05" in out13
+    for mid in ("01", "02", "10", "11", "12"):
         assert panels[mid] == 0
     for mid in ("04", "05", "06", "07"):
         assert "Milestone 03" not in journey["complete"][mid][1]

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,50 +88,69 @@ CHECK_FILE = {"attention.py": "test_12_attention.py", "transformers.py": "test_1
               "embeddings.py": "test_11_embeddings.py"}
 
 
-def stage(tmp_path: Path, bug: str) -> Path:
+def stage(root: Path, bug: str) -> Path:
     """A copy of the reference package with the bug pasted at the end of its module file."""
     name, patch, _, _ = BUGS[bug]
-    pkg = tmp_path / "tinytorch"
+    pkg = root / "tinytorch"
     shutil.copytree(SRC, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     f = pkg / name
     f.write_text(f.read_text() + "\n\n# --- seeded bug ---\n" + textwrap.dedent(patch))
     return pkg
 
 
-@pytest.mark.parametrize("bug", sorted(BUGS))
-def test_seeded_bug_fails_the_checks_and_names_the_function(bug, tmp_path):
-    name, _, culprits, _ = BUGS[bug]
-    pkg = stage(tmp_path, bug)
-    report = tmp_path / "report.json"
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), TITO_EXPECT_TINYTORCH=str(pkg),
-               TITO_REPORT=str(report))
+def run_checks(root: Path, bug: str) -> list[dict]:
+    """The module's checks on the buggy package, in a subprocess: the JSON report's tests."""
+    pkg, report = stage(root, bug), root / "report.json"
+    env = dict(os.environ, PYTHONPATH=str(root), TITO_EXPECT_TINYTORCH=str(pkg),
+               TITO_REPORT=str(report), OPENBLAS_NUM_THREADS="1")
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    str(CHECKS / CHECK_FILE[name])],
-                   env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    tests = json.loads(report.read_text())["tests"]
-    failed = [t for t in tests if t["outcome"] in ("failed", "error")]
+                    str(CHECKS / CHECK_FILE[BUGS[bug][0]])],
+                   env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    return json.loads(report.read_text())["tests"]
+
+
+def run_milestone(root: Path, bug: str) -> dict:
+    """Milestone 05 part 1 --quick on the buggy package (as --skip-checks would): its metrics."""
+    pkg, out = stage(root, bug), root / "run"
+    proc = subprocess.run([sys.executable, "-m", "tito.milestones.runner", "05", "1", "--quick",
+                           "--out", str(out), "--root", str(root), "--expect", str(pkg)],
+                          capture_output=True, text=True, timeout=600, cwd=root,
+                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    final = [m for m in lines if "metrics" in m]
+    assert final, f"{bug}: the milestone reported no metrics: {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
+    return final[-1]["metrics"]
+
+
+def _two_at_a_time(job, tmp: Path) -> dict:
+    """{bug: job(folder, bug)} for every bug, two subprocesses at a time (the machine's 2 cores)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {bug: pool.submit(job, tmp / f"{job.__name__}-{bug}", bug) for bug in BUGS}
+    return {bug: f.result() for bug, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def check_reports(tmp_path_factory):
+    return _two_at_a_time(run_checks, tmp_path_factory.mktemp("checks"))
+
+
+@pytest.fixture(scope="module")
+def milestone_metrics(tmp_path_factory):
+    return _two_at_a_time(run_milestone, tmp_path_factory.mktemp("m05"))
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_seeded_bug_fails_the_checks_and_names_the_function(bug, check_reports):
+    culprits = BUGS[bug][2]
+    failed = [t for t in check_reports[bug] if t["outcome"] in ("failed", "error")]
     assert failed, f"{bug}: the module's checks all passed on the buggy code"
     named = {t.get("function") for t in failed}
     assert named & culprits, f"{bug}: the failures name {sorted(map(str, named))}, none of {sorted(culprits)}"
 
 
-def run_milestone(tmp_path: Path, pkg: Path, part: int = 1) -> dict:
-    out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "tito.milestones.runner", "05", str(part), "--quick",
-                           "--out", str(out), "--root", str(tmp_path), "--expect", str(pkg)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                          env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    final = [m for m in lines if "metrics" in m]
-    assert final, f"the milestone reported no metrics: {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
-    return final[-1]["metrics"]
-
-
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_seeded_bug_fails_milestone_05(bug, tmp_path):
-    metric = BUGS[bug][3]
-    metrics = run_milestone(tmp_path, stage(tmp_path, bug))
+def test_seeded_bug_fails_milestone_05(bug, milestone_metrics):
+    metric, metrics = BUGS[bug][3], milestone_metrics[bug]
     part = registry.get_milestone("05").part(1)
     results = {r.condition.metric: r for r in registry.evaluate(part.conditions, metrics, quick=True)}
     assert not results[metric].passed, f"{bug}: {metric} = {metrics.get(metric)} passed: {metrics}"
-    assert not all(r.passed for r in results.values())
