@@ -222,7 +222,7 @@ MODULES: tuple[Module, ...] = (
     Module("13", "transformers", "Transformers", A,
            "LayerNorm, transformer blocks, a small GPT", ("08", "12"), True),
     Module("14", "profiling", "Profiling", O,
-           "measuring time, memory and FLOPs of a model", ("08",)),
+           "measuring time, memory and FLOPs of a model", ("08",), True),
     Module("15", "quantization", "Quantization", O,
            "int8 weights and activations, calibration", ("14",)),
     Module("16", "compression", "Compression", O,
