@@ -66,7 +66,7 @@ def _fmt(metric: str, value, op: str = "", target: float | None = None) -> str:
         return "missing"
     if op == "==" and target in (0, 1):
         return "yes" if value else "no"
-    if "acc" in metric or metric == "loss_drop":
+    if "acc" in metric or metric == "loss_drop" or metric.endswith(("_exact", "_rate")):
         return f"{value * 100:.2f}%"
     return f"{value:.4g}"
 
