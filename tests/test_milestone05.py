@@ -108,3 +108,9 @@ def test_a_prompt_the_tokenizer_cannot_encode_is_one_clear_line(tmp_path):
                      cwd=ws.root)
     assert code == 1 and "--prompt" in out and "do not occur in Tiny Shakespeare" in out, out
     assert "Traceback" not in out and "culprit" not in out.lower()
+
+
+def test_prompt_and_temperature_belong_to_milestone_05(tmp_path):
+    code, out = tito("milestone", "run", "03", "--reference", "--prompt", "ROMEO:", cwd=tmp_path)
+    assert code == 1 and "milestone 03 takes no --prompt" in out and "only milestone 05" in out, out
+    assert "Traceback" not in out

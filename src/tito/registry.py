@@ -139,6 +139,7 @@ class Milestone:
     what: str  # what the learner will do
     requires: tuple[str, ...]  # modules needed to run the milestone at all (its first part)
     parts: tuple[Part, ...] = field(default_factory=tuple)
+    options: tuple[str, ...] = ()  # run options it takes (`tito milestone run 05 --prompt ...`)
 
     def part(self, number: int | str) -> Part:
         text = str(number).strip()
@@ -361,6 +362,7 @@ MILESTONES: tuple[Milestone, ...] = (
                 *_trains()[1:],
             ), limit_s=1800, quick_limit_s=300),
         ),
+        options=("prompt", "temperature"),  # part 2's sample
     ),
     Milestone(
         "06", "mlperf", 2018, "MLPerf", "the MLPerf consortium",

@@ -337,6 +337,12 @@ def run(milestone: IdArg, skip_checks: SkipOpt = False,
         ) -> None:
     """Run a milestone on your code: check, train, measure every victory condition, record."""
     options = {k: v for k, v in (("prompt", prompt), ("temperature", temperature)) if v is not None}
+    ms = registry.get_milestone(milestone)
+    unused = [k for k in options if k not in ms.options]
+    if unused:
+        takers = [m.id for m in registry.MILESTONES if unused[0] in m.options]
+        raise TitoError(f"milestone {ms.id} takes no --{unused[0]}",
+                        f"only milestone {', '.join(takers)} does" if takers else "")
     try:
         ok = _run(milestone, part=part, quick=quick, seed=seed, reference=reference,
                   skip_checks=skip_checks, timeout=timeout, workspace=workspace, celebrate=True,
