@@ -11,7 +11,7 @@
 #
 # Every claim is measured on a small synthetic task in the try-it cells: accuracy against
 # sparsity, before and after masked fine-tuning, and latency against structured sparsity. One
-# measurement says plainly what NumPy cannot do: a matrix that is 90% zeros multiplies exactly
+# measurement says plainly what NumPy cannot do: a matrix that is 90% zeros multiplies just
 # as slowly as a dense one. This module, with 14, 15, 17, 18 and 19, unlocks milestone 06.
 #
 # ## What you build
@@ -179,8 +179,8 @@ if __name__ == "__main__":
 # The trap is that training does not know about the mask. Backpropagation computes a gradient
 # for every weight, zero or not: for a `Linear` layer $\partial L / \partial W = g^\top x$, which
 # is dense. The next `optimizer.step()` moves every weight - `p.data -= lr * g` - and the pruned
-# ones come back to life. With momentum or Adam it is worse: their buffers keep pushing the dead
-# weights for many steps after their gradient stops. After one epoch the "90% sparse" model is
+# ones come back to life. With momentum or Adam it is worse: their buffers add a push of their
+# own, built up over earlier steps. After one epoch the "90% sparse" model is
 # dense again, and nothing fails: the accuracy is fine, the sparsity is silently gone. (The
 # try-it cell below shows it happening.)
 #
@@ -198,17 +198,17 @@ if __name__ == "__main__":
 #   `SGD.step` itself is untouched, so other optimizers - and other models - are unaffected. Any
 #   code that calls `optimizer.step()`, such as module 08's `Trainer`, now trains with the masks.
 #
-# This is exactly what PyTorch's `torch.nn.utils.prune` achieves in another way: it
-# re-parameterises the weight as `weight_orig * weight_mask`, recomputed before every forward
-# pass. Re-applying after the step costs one multiply per weight per step - measured for the 66,816
-# weights of this module's spiral model: about 30 microseconds, next to about a millisecond for
-# its whole training step (batch 100, Adam). The dead weights still get gradients (and, with Adam, moment estimates); they just never
+# PyTorch's `torch.nn.utils.prune` gets the same effect another way: it re-parameterises the weight
+# as `weight_orig * weight_mask`, recomputed before every forward pass. Re-applying after the step
+# costs one multiply per weight per step - measured for the 66,816 weights of this module's spiral
+# model: about 30 microseconds, next to about a millisecond for its whole training step (batch 100,
+# Adam). The dead weights still get gradients (and, with Adam, moment estimates); they just never
 # reach the forward pass. A sparse training kernel would skip them entirely - that is where real
 # sparse training saves compute, and NumPy cannot.
 #
 # A second, later pruning (say from 50% to 80%) makes a second `PruneMasks`; attach it to the same
-# optimizer and both wrappers run, each zeroing its own weights. Since magnitude pruning always
-# removes the zeros first, the new masks contain the old ones.
+# optimizer and both wrappers run, each zeroing its own weights. (Magnitude pruning removes the
+# zeros first, so the new masks prune everything the old ones did.)
 
 # %% nbgrader={"grade": false, "grade_id": "prune-masks", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class PruneMasks:
@@ -266,6 +266,7 @@ class PruneMasks:
 if __name__ == "__main__":
     from tinytorch.losses import MSELoss
     from tinytorch.optimizers import SGD
+    from tinytorch.tensor import manual_seed
 
     manual_seed(0)
     layer = Linear(4, 3)
@@ -314,13 +315,12 @@ if __name__ == "__main__":
 # network in two ("layer collapse"); at the sparsities used below it does not happen.
 #
 # **How.** Gather every magnitude into one flat array (`np.concatenate` of each
-# `np.abs(w).ravel()`); the positions of the $k$ smallest are `np.argpartition(scores, k - 1)[:k]`
-# - a partial sort, $O(n)$, instead of the $O(n \log n)$ of a full `argsort` (for a 124 M-weight GPT-2
-# that is the difference between a fraction of a second and several). Build one flat `keep`
-# array (`True` everywhere, `False` at those positions) and cut it back into one mask per weight,
-# in the same order, with each weight's shape. Using positions rather than a threshold
-# ($|w| \le t$) prunes exactly $k$ weights even when magnitudes tie - in a model that was pruned
-# before, all its zeros tie at 0.
+# `np.abs(w).ravel()`); the positions of the $k$ smallest are `np.argpartition(scores, k - 1)[:k]`,
+# a partial sort, $O(n)$ on average, instead of the $O(n \log n)$ of a full `argsort`, which matters
+# for the millions of weights of a real model. Build one flat `keep` array (`True` everywhere,
+# `False` at those positions) and cut it back into one mask per weight, in the same order, with each
+# weight's shape. Using positions rather than a threshold ($|w| \le t$) prunes exactly $k$ weights
+# even when magnitudes tie - in a model that was pruned before, all its zeros tie at 0.
 #
 # The given lines check `sparsity` (a number in $[0, 1]$) and afterwards wrap your masks in a
 # `PruneMasks` and `apply()` them: `magnitude_prune` prunes the model in place and returns the
@@ -387,15 +387,15 @@ if __name__ == "__main__":
 # survived the fine-tuning. The training helpers are given (plain module 07 Adam and module 04
 # cross-entropy, mini-batches drawn with NumPy).
 #
-# What to expect - measured on this project's machine with these seeds, and the numbers are
-# deterministic up to the last digit: the one-shot accuracy holds at 50% sparsity (0.963 against
-# 0.965 dense) and then falls off a cliff - 0.889 at 70%, 0.717 at 80%, chance (about 0.33) at
-# 90%. Three epochs of masked fine-tuning move the cliff a long way out: 0.972 at 80% sparsity,
-# 0.885 at 90%, with the sparsity exactly where pruning put it. The network re-routes through the
-# weights it still has; at 95-98% not enough is left to re-route through. Published results on
-# real networks look the same, with the cliff further out for bigger, more redundant models;
-# gradual schedules (prune a little,
-# fine-tune, repeat - Zhu and Gupta, 2017) push it further still.
+# What to expect - measured on this project's machine (everything is seeded, so a rerun there prints
+# the same numbers; another machine's BLAS may change the last digit): the one-shot accuracy holds
+# at 50% sparsity (0.963 against 0.965 dense) and then falls off a cliff - 0.889 at 70%, 0.717 at
+# 80%, chance (about 0.33) at 90%. Three epochs of masked fine-tuning move the cliff a long way out:
+# 0.972 at 80% sparsity, 0.885 at 90%, with the sparsity exactly where pruning put it. The network
+# re-routes through the weights it still has; at 95-98% not enough is left to re-route through.
+# Published results on real networks look the same, with the cliff further out for bigger, more
+# redundant models; gradual schedules (prune a little, fine-tune, repeat - Zhu and Gupta, 2017) push
+# it further still.
 
 # %%
 if __name__ == "__main__":
@@ -584,7 +584,8 @@ def prune_neurons(model: Sequential, fraction: float) -> Sequential:
         W = layer.weight.data  # (out, in)
         b = None if layer.bias is None else layer.bias.data
         # HINT: rows = all units for the last Linear; else norms = np.linalg.norm(W, axis=1),
-        # HINT: n_keep = max(1, out - round(fraction * out)), rows = np.sort(np.argsort(-norms, kind="stable")[:n_keep]);
+        # HINT: n_keep = max(1, out - round(fraction * out)),
+        # HINT: rows = np.sort(np.argsort(-norms, kind="stable")[:n_keep]) (the strongest, in order);
         # HINT: layers[i] = _linear_from(layer, W[rows][:, cols], b[rows]); the next layer's cols = rows
         ### BEGIN SOLUTION
         out = W.shape[0]
@@ -675,8 +676,8 @@ if __name__ == "__main__":
         smaller = prune_neurons(net, frac)
         one_shot = accuracy(smaller, x_test, y_test)
         tuned = accuracy(fit(smaller, x_train, y_train, epochs=3, lr=1e-3), x_test, y_test)
-        print(f"{'':15} {frac:6.2f} | {smaller[0].out_features:6d} | {sum(p.size for _, p in prunable_weights(smaller)):7,d} | "
-              f"{one_shot:8.3f} | {tuned:.3f}")
+        n_weights = sum(p.size for _, p in prunable_weights(smaller))
+        print(f"{'':15} {frac:6.2f} | {smaller[0].out_features:6d} | {n_weights:7,d} | {one_shot:8.3f} | {tuned:.3f}")
 
 # %% [markdown]
 # ## Step 5: knowledge distillation - learning from soft targets
@@ -684,7 +685,7 @@ if __name__ == "__main__":
 # Structured pruning shrinks a model by surgery; **distillation** trains a small model (the
 # *student*) from scratch, or after pruning, to imitate a big one (the *teacher*). Hinton, Vinyals
 # and Dean (2015) observed that a teacher's output says far more than its top class: a model that
-# sees a handwritten 2 and gives "3" a probability of $10^{-3}$ but "7" one of $10^{-9}$ is telling
+# sees a handwritten 2 and gives "3" a probability of $10^{-6}$ but "7" one of $10^{-9}$ is telling
 # you which digits look alike. A one-hot label throws that away.
 #
 # The small probabilities are invisible at the usual softmax, so both models' logits are divided by
@@ -790,10 +791,10 @@ if __name__ == "__main__":
 # = \frac{1}{T}\left(p_{s,j} - p_{t,j}\right) \qquad \left(\textstyle\sum_c p_{t,c} = 1\right).$$
 #
 # With the $T^2 / N$ in front: $\partial \mathcal{L}_{soft} / \partial s = \frac{T}{N}(p_s - p_t)$,
-# the same "prediction minus target" shape as module 06's cross-entropy rule, at temperature $T$.
-# In the worked example ($N = 1$, $T = 4$): $4 \cdot ((0.384, 0.384, 0.233) - (0.543, 0.257,
-# 0.200)) = (-0.639, 0.508, 0.131)$: raise logit 0, lower logit 1. The rows of the gradient sum to
-# zero - adding a constant to a row of logits changes no softmax.
+# the same "prediction minus target" shape as module 06's cross-entropy rule, at temperature $T$. In
+# the worked example ($N = 1$, $T = 4$): $4 \cdot ((0.384, 0.384, 0.233) - (0.543, 0.257, 0.200)) =
+# (-0.639, 0.508, 0.131)$: a step against it raises logit 0 and lowers logits 1 and 2. The rows of
+# the gradient sum to zero - adding a constant to a row of logits changes no softmax.
 #
 # Write the backward rule: `g` is the incoming gradient (a 0-d array, since the loss is a
 # scalar), `out._saved` is `(p_s, p_t, T, N)`; return a one-element tuple with the $(N, C)$
@@ -860,7 +861,7 @@ def distillation_loss(student_logits: Tensor, teacher_logits, targets, temperatu
         raise ValueError(f"distillation_loss: alpha must be in [0, 1], got {alpha}")
     if targets is None and alpha < 1.0:
         raise ValueError("distillation_loss: targets are needed unless alpha == 1 (pure soft targets)")
-    # HINT: soft = soft_target_kl(student_logits, teacher_logits, temperature); with alpha == 1 return alpha * soft;
+    # HINT: soft = soft_target_kl(student_logits, teacher_logits, temperature); if alpha == 1, return soft;
     # HINT: else alpha * soft + (1 - alpha) * CrossEntropyLoss()(student_logits, targets)
     ### BEGIN SOLUTION
     soft = soft_target_kl(student_logits, teacher_logits, temperature)
@@ -897,14 +898,14 @@ if __name__ == "__main__":
 # $\alpha = 1$). The teacher's logits are computed once.
 #
 # Measured on this project's machine, this cell printed: 0.824 for the 100 labels alone, 0.948
-# with the teacher's hard labels, 0.936 with its soft targets (the teacher itself: 0.965); over
-# three seeds and a slightly longer training, 0.854, 0.959 and 0.961. On this task nearly all of
+# with the teacher's hard labels, 0.936 with its soft targets (the teacher itself: 0.965). A
+# three-seed run made while writing this lesson (a teacher trained a little longer, 900 steps
+# instead of 600) gave the same picture: 0.854, 0.959 and 0.961. On this task nearly all of
 # the gain comes from the teacher labelling data the student could not otherwise use; soft
 # targets are no better than hard ones here - the three arms are rarely confused, so there is
 # little "dark knowledge" to pass on. Soft targets matter more with many classes that resemble
 # each other: on MNIST Hinton et al. report 146 test errors for a small network trained on the
 # labels and 74 for the same network distilled from a large one (which made 67).
-# network trained on labels and 74 for the same network distilled from a large one (67 errors).
 
 # %%
 if __name__ == "__main__":
@@ -920,8 +921,9 @@ if __name__ == "__main__":
     runs = {
         "100 true labels": fit(new_student(), x_train[labelled], y_train[labelled], epochs=600),
         "3000 teacher hard labels": fit(new_student(), x_train, teacher_labels, epochs=20),
-        "3000 teacher soft targets": fit(new_student(), x_train, teacher_labels, epochs=20, loss_fn=lambda logits, idx:
-                                         distillation_loss(logits, teacher_logits[idx], None, temperature=2.0, alpha=1.0)),
+        "3000 teacher soft targets": fit(new_student(), x_train, teacher_labels, epochs=20,
+                                         loss_fn=lambda logits, idx: distillation_loss(
+                                             logits, teacher_logits[idx], None, temperature=2.0, alpha=1.0)),
     }
     print(f"teacher ({sum(p.size for _, p in prunable_weights(net)):,} weights): {accuracy(net, x_test, y_test):.3f}")
     for name, student_net in runs.items():
