@@ -120,7 +120,7 @@ QUANT_BUGS = {
             def __init__(self, linear, input_qp, mode="integer"):
                 Module.__init__(self)
                 self.in_features, self.out_features = linear.in_features, linear.out_features
-                self.mode, self._weight_float = mode, None
+                self.mode, self._float = mode, None
                 w, bias = linear.weight.data, None if linear.bias is None else linear.bias.data
                 wqp = compute_qparams(w, axis=1)  # BUG: per input channel
                 self.register_buffer("weight_q", quantize(w, wqp))
