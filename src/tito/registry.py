@@ -225,7 +225,7 @@ MODULES: tuple[Module, ...] = (
     Module("14", "profiling", "Profiling", O,
            "measuring time, memory and FLOPs of a model", ("08",), True),
     Module("15", "quantization", "Quantization", O,
-           "int8 weights and activations, calibration", ("14",)),
+           "int8 weights and activations, calibration", ("14",), True),
     Module("16", "compression", "Compression", O,
            "pruning and knowledge distillation", ("14",)),
     Module("17", "memoization", "Memoization (KV cache)", O,
