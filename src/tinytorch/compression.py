@@ -568,6 +568,11 @@ def _linear_positions(model) -> list[int]:
 # the rows to keep (the top units by norm, sorted back into increasing order:
 # `np.sort(np.argsort(-norms, kind="stable")[:n_keep])`), and the sliced weight
 # `W[rows][:, cols]` and bias `b[rows]`.
+#
+# Layers before the first `Linear` and after the last are copied unchanged, so `prune_neurons` also
+# shrinks the fully connected head of a convolutional network such as LeNet-5: in
+# `Sequential(Conv2d, ReLU, MaxPool2d, ..., Flatten(), Linear(400, 120), ReLU(), Linear(120, 84),
+# ReLU(), Linear(84, 10))` it halves the 120 and 84 hidden units and leaves the convolutions alone.
 
 # %% nbgrader={"grade": false, "grade_id": "prune-neurons", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def prune_neurons(model: Sequential, fraction: float) -> Sequential:

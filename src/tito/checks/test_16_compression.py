@@ -26,7 +26,7 @@ import tinytorch.tensor as tt
 from tinytorch.activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.compression import (PruneMasks, distillation_loss, magnitude_prune, prune_neurons,
                                    soft_target_kl, soft_target_kl_backward, sparsity)
-from tinytorch.layers import Dropout, Linear, Module, Parameter, Sequential
+from tinytorch.layers import Dropout, Flatten, Linear, Module, Parameter, Sequential
 from tinytorch.losses import MSELoss
 from tinytorch.optimizers import SGD, Adam
 from tinytorch.tensor import Tensor, no_grad
@@ -581,6 +581,16 @@ def test_prune_neurons_edges():
         expect_error("prune_neurons", ValueError, prune_neurons, model, bad)
     mixing = Sequential(Linear(3, 4), Softmax(), Linear(4, 2))
     expect_error("prune_neurons", ValueError, prune_neurons, mixing, 0.5)
+    # layers before the first Linear (a feature extractor, a Flatten) and after the last come along
+    head = mlp([6, 5, 4], seed=6)
+    framed = Sequential(Flatten(), *head, Tanh())
+    x = Tensor(rand(3, 2, 3, seed=7))
+    kept = expected_kept(framed, 0.4)
+    new = pruned_net(framed, 0.4)
+    check_shapes(new, framed, kept, "Sequential(Flatten(), Linear, ReLU, Linear, Tanh())")
+    with no_grad():
+        assert_close(call("prune_neurons", new, x), silenced(framed, kept)(x).data, "prune_neurons: with a Flatten "
+                     "before the first Linear and a Tanh after the last (both kept as they are)", [x.data], atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
