@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -72,10 +73,6 @@ class Spec:
     pass_mark: float  # the score at which a (full) submission is recorded
     evaluation: dict  # data sets tito evaluates predictions on (moons: n, seed, noise)
     notes: str  # extra text for the README
-
-    @property
-    def notebook_name(self) -> str:
-        return f"{self.milestone.slug}.py"
 
 
 def spec_path(ms: Milestone) -> Path:
@@ -152,19 +149,27 @@ def _moons_eval(spec_eval: dict) -> tuple[np.ndarray, np.ndarray]:
     return make_moons(int(e["n"]), float(e.get("noise", 0.15)), int(e["seed"]))
 
 
-def _labels(data: str, spec_eval: dict) -> np.ndarray:
-    """The true labels of an evaluation set, loaded or generated here (never the notebook's)."""
+def _labels(data: str, spec_eval: dict) -> tuple[np.ndarray, str]:
+    """The true labels of an evaluation set, loaded or generated here (never the notebook's),
+    and a note when the copy of the data set on this machine is not the official one."""
     if data == "moons":
-        return _moons_eval(spec_eval)[1]
+        return _moons_eval(spec_eval)[1], ""
     if data in GATES:
-        return GATES[data]
+        return GATES[data], ""
+    import warnings
+
     from tito.data import datasets
 
-    loaders = {"mnist-test": lambda d: d.load_mnist("test"),
-               "cifar-10-test": lambda d: d.load_cifar10("test")}
+    loaders = {"mnist-test": ("mnist", lambda d: d.load_mnist("test")),
+               "cifar-10-test": ("cifar-10", lambda d: d.load_cifar10("test"))}
     if data not in loaders:
         raise ValueError(f"unknown evaluation data {data!r}")
-    return np.asarray(loaders[data](datasets())[1])
+    name, load = loaders[data]
+    with warnings.catch_warnings():  # said once, in the note
+        warnings.simplefilter("ignore")
+        labels = np.asarray(load(datasets())[1])
+    prov = datasets().last_provenance(name)
+    return labels, "" if prov is None or prov.exact else f" (a non-official copy of {name})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,8 +220,8 @@ class Notebook:
         """`full`, or `quick` in a quick run (how many images, epochs, ...)."""
         return quick if self.quick else full
 
-    def evaluation_inputs(self, data: str = "moons") -> np.ndarray:
-        """The inputs of tito's own held-out set (submit knows their labels)."""
+    def evaluation_inputs(self) -> np.ndarray:
+        """The inputs of tito's own held-out set of the toy data (submit knows their labels)."""
         return _moons_eval(load_spec(self.milestone).evaluation)[0]
 
     def save(self, key: str, value) -> None:
@@ -230,8 +235,6 @@ class Notebook:
         np.savez(self.path(f"{name}.npz"), **arrays)
         classes = []
         for _, mod in model.named_modules():
-            import inspect
-
             classes.append({"class": type(mod).__name__, "module": type(mod).__module__,
                             "file": str(Path(inspect.getsourcefile(type(mod)) or "?").resolve())})
         models = self.data.get("models", {})
@@ -646,7 +649,7 @@ def check_accuracy(ctx: CheckContext, c: dict) -> Verdict:
     if not path.is_file():
         return ctx.missing(path.name)
     pred = np.load(path, allow_pickle=False).reshape(-1)
-    labels = _labels(c["data"], ctx.spec.evaluation)
+    labels, copy_note = _labels(c["data"], ctx.spec.evaluation)
     n = int(c.get("quick_n", len(labels))) if ctx.quick else len(labels)
     labels = labels[:n]
     if len(pred) != n:
@@ -655,7 +658,7 @@ def check_accuracy(ctx: CheckContext, c: dict) -> Verdict:
     acc = float(np.mean(pred == labels))
     target = _target(ctx.spec, c, ctx.quick)
     at_most = "at_most" in c  # e.g. the XOR crisis: a single layer must NOT get above 75%
-    text = f"accuracy measured by tito on {n:,} {c['data']} examples: {_pct(acc)} " \
+    text = f"accuracy measured by tito on {n:,} {c['data']} examples{copy_note}: {_pct(acc)} " \
            f"(target {'≤' if at_most else '≥'} {_pct(target)})"
     ok = acc <= target if at_most else acc >= target
     if "claimed" in c:
@@ -919,8 +922,12 @@ def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300)
         kind = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))["kind"]
         cmd = [sys.executable, "-m", "tito.milestone_work", "demo", str(run_dir), str(ws.root),
                str(ws.package), str(count), str(seed)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=mr._env(), cwd=run_dir)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env=mr._env(), cwd=run_dir)
+        except subprocess.TimeoutExpired:
+            raise TitoError(f"the demo of part {p.number} took more than {timeout:.0f} s",
+                            f"the weights are in {run_dir}") from None
         msg = next((json.loads(x) for x in reversed(proc.stdout.splitlines())
                     if x.startswith("{")), None)
         if msg is None or "error" in msg:
@@ -973,6 +980,8 @@ def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int) ->
         return {"grid": fires.astype(int).tolist(), "points": cell.astype(int).tolist(),
                 "labels": np.asarray(y).astype(int).tolist(), "predictions": pred.tolist(),
                 "inputs": pts.tolist() if kind == "xor" else []}
+    if kind not in ("digits", "cifar"):
+        return {"error": f"this tito cannot show a demo of kind {kind!r}: upgrade tinytorch"}
     from tinytorch import datasets
 
     images, labels = (datasets.load_mnist("test") if info["data"] == "mnist"
@@ -995,8 +1004,9 @@ def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int) ->
             "classes": classes, "indices": pick.tolist()}
 
 
-def ascii_image(img, width: int | None = None) -> list[str]:
-    """A grayscale image (H, W) as text, two pixel rows per line (dark ink on white paper)."""
+def ascii_image(img) -> list[str]:
+    """An image as text, two pixel rows per line, bright pixels as dense characters (an MNIST
+    digit's ink is bright): grayscale (H, W), or colour (H, W, 3) by its luminance."""
     a = np.asarray(img, dtype=np.float32)
     if a.ndim == 3:  # (H, W, 3) colour: its luminance
         a = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)

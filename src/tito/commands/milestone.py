@@ -555,9 +555,10 @@ def start(milestone: IdArg, reset: Annotated[bool, typer.Option(
         say(f"Submit it with `tito milestone submit {ms.id}`; a fresh starter: "
             f"`tito milestone start {ms.id} --reset` (backs yours up first).", "dim")
         return
-    out.print(context_panel(ms))
+    out.print(Panel(Group(Text(ms.people, style="bold"), Text(ms.context)), expand=False,
+                    title=f"{ms.year} · Milestone {ms.id} notebook: {ms.title}", border_style="cyan"))
     for b in st.backups:
-        say(f"Your previous file is saved in {escape(str(b))}", "yellow")
+        say(f"Your previous file is saved in {escape(str(b.relative_to(ws.root)))}", "yellow")
     say(f"Wrote {escape(str(nb))} and {escape(py.name)} (edit either), and "
         f"{escape(str(st.readme.relative_to(ws.root)))} (the deliverables and the rubric).")
     table = Table(show_header=True, header_style="bold", expand=False)
