@@ -164,6 +164,7 @@ def test_the_html_report_shows_modules_milestones_rubric_and_common_failures(kla
     assert "train_acc 100.00%" in ms and "test_acc 98.75%" in ms and "rubric 90/100" in ms
     common = sections["Most common failing checks"]
     counts = dict(re.findall(r"<code>(\w+)</code></td><td>(\d/3)</td>", common))
+    assert "<td>not written yet (raise NotImplementedError())</td>" in common  # test_twice: stubs
     assert counts == {"test_prereqs_are_the_learners": "2/3", "test_value": "2/3",
                       "test_twice": "1/3"}
     assert common.index("test_prereqs_are_the_learners") < common.index("test_twice")
@@ -202,16 +203,22 @@ def test_a_learner_who_writes_a_huge_file_fails_instead_of_filling_the_disk(tmp_
     assert any("File too large" in f.message for f in g.failures), g.failures
 
 
-def test_a_syntax_error_and_a_missing_file_are_grades_not_crashes(tmp_path):
+def test_a_syntax_error_a_crash_and_a_missing_file_are_grades(tmp_path):
     src = make_fake_sources(tmp_path / "course")
     ws = init_workspace(tmp_path / "ws", src=src)
     ws.working_file(M01).write_text("def value(x)\n    return x\n")
     ws.working_file(M02).unlink()
     notebooks.notebook_path(ws.working_file(M02)).unlink()
+    ws.working_file(M03).write_text(_wrong(M03, "    return x + 3\n", """\
+    import os, signal
+    os.kill(os.getpid(), signal.SIGSEGV)
+"""))
     learner = grading.Learner("erin", ws.root, grading.WORKSPACE)
-    lg = grading.grade_learner(learner, [M01, M02], src, timeout=60)
+    lg = grading.grade_learner(learner, [M01, M02, M03], src, timeout=60)
     assert lg.modules["01"].status == grading.ERROR and "syntax error" in lg.modules["01"].detail
     assert lg.modules["02"].status == grading.MISSING
+    assert lg.modules["03"].status == grading.ERROR
+    assert lg.modules["03"].detail == "the check process was killed by signal 11 (SIGSEGV)"
 
 
 def test_the_notebook_edited_last_is_graded_and_nothing_is_written(tmp_path):

@@ -99,8 +99,8 @@ def _run(ws: Workspace, ms: Milestone, part: Part, rec: dict) -> str:
     for r in registry.evaluate(part.conditions, metrics):
         c = r.condition
         measured = ("✓ " if r.passed else "✗ ") + fmt_value(c.metric, r.value, c.op, r.target)
-        rows.append([esc(c.label), badge(measured, "ok" if r.passed else "bad"),
-                     f'<span class="num">{esc(fmt_target(c.metric, c.op, r.target))}</span>'])
+        rows.append([esc(c.label), badge(measured, "ok" if r.passed else "bad") + '<br><span '
+                     f'class="note num">target {esc(fmt_target(c.metric, c.op, r.target))}</span>'])
     when = str(rec.get("recorded_at", "?")).replace("T", " ").split("+")[0]
     secs = rec.get("duration_s")
     head = f"run recorded {when}" + (f", trained in {secs:.1f} s" if isinstance(secs, (int, float))
@@ -118,7 +118,7 @@ def _run(ws: Workspace, ms: Milestone, part: Part, rec: dict) -> str:
     if run_dir is None:
         figures.append('<p class="note">the run folder is gone: no plots</p>')
     return (f'<div class="run"><p class="when">{esc(head)}</p>'
-            f'{table(["victory condition", "measured", "target"], rows)}'
+            f'{table(["victory condition", "measured"], rows)}'
             f'<div class="plots">{"".join(figures)}</div></div>')
 
 
@@ -189,7 +189,7 @@ table { border-collapse: collapse; font-size: .9rem; min-width: 100%; }
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line);
          vertical-align: top; }
 th { background: var(--card); white-space: nowrap; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 ol.timeline { list-style: none; padding: 0; margin: 0; border-left: 3px solid var(--line); }
 ol.timeline > li { position: relative; margin: 0 0 1rem; padding-left: 1rem; }
 ol.timeline > li::before { content: ""; position: absolute; left: -.55rem; top: .35rem;
@@ -209,6 +209,8 @@ code { font-size: .85em; overflow-wrap: anywhere; }
 .num { white-space: nowrap; }
 @media (max-width: 40rem) {
   body { padding: .6rem; font-size: 15px; }
+  ol.timeline > li { padding-left: .7rem; }
+  .card { padding: .5rem; }
   .plots { grid-template-columns: 1fr; }
   th, td { padding: .25rem .35rem; }
 }
