@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from helpers_course import make_fake_sources, reference_solution, run_cli, solve
 
-from tito import grading, notebooks, registry, state
+from tito import grading, milestone_work, notebooks, registry, state
 from tito.errors import TitoError
 from tito.workspace import Sources, export, init_workspace, sha256
 
@@ -55,17 +55,13 @@ def klass(tmp_path_factory):
     state.record_achievement(alice.root, "01", 1, {
         "metrics": {"train_acc": 1.0, "test_acc": 0.9875, "loss_drop": 0.8, "weights_changed": True},
         "seed": 0, "duration_s": 2.0, "modules": hashes, "run_dir": ""})
-    # a passing `tito milestone submit 01`, as tito.milestone_work records it
-    path = alice.root / ".tito" / "milestones.json"
-    doc = json.loads(path.read_text())
-    doc["submissions"] = {"01": [{"submitted_at": "2025-01-02T10:00:00+00:00", "score": 90.0,
-                                  "lines": [
-        {"name": "model", "weight": 25, "passed": True, "evidence": "accuracy 99.5%"},
-        {"name": "training", "weight": 25, "passed": True, "evidence": "loss fell 80%"},
-        {"name": "visualisation", "weight": 20, "passed": True, "evidence": "2 plots"},
-        {"name": "systems analysis", "weight": 20, "passed": True, "evidence": "linear"},
-        {"name": "comparison", "weight": 10, "passed": False, "evidence": "ReLU run missing"}]}]}
-    path.write_text(json.dumps(doc))
+    # a passing `tito milestone submit 01`, recorded the way that command records it
+    lines = [("model", 25, True, "accuracy 99.5%"), ("training", 25, True, "loss fell 80%"),
+             ("visualisation", 20, True, "2 plots"), ("systems analysis", 20, True, "linear"),
+             ("comparison", 10, False, "ReLU run missing")]
+    milestone_work.record_submission(alice.root, "01", {"score": 90.0, "pass_mark": 80, "lines": [
+        {"name": n, "weight": w, "points": w if ok else 0, "passed": ok, "evidence": e}
+        for n, w, ok, e in lines]})
     # bob: 01 and 02 done; his 03 adds the wrong number
     bob = init_workspace(folder / "bob", src=src)
     for m in (M01, M02):
