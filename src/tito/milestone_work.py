@@ -183,6 +183,7 @@ class Notebook:
         nb.save("training", {...})           # measured values -> results.json
         nb.save_model("perceptron", model)   # its weights (.npz) and the classes it is built from
         nb.save_predictions("perceptron", y) # what submit scores against its own labels
+        nb.show("decision_boundary.png")     # a saved plot, below the cell in Jupyter
         nb.quick                             # True in `tito milestone submit --quick`
     """
 
@@ -215,6 +216,20 @@ class Notebook:
 
     def path(self, name: str) -> Path:
         return self.results / name
+
+    def show(self, *names: str) -> None:
+        """Display saved plots below the cell in Jupyter (elsewhere: print where they are)."""
+        shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+        for name in names:
+            path = self.path(name)
+            if not path.is_file():
+                print(f"{name}: not saved yet")
+            elif shell:
+                from IPython.display import Image, display
+
+                display(Image(filename=str(path)))
+            else:
+                print(f"saved {path}")
 
     def limit(self, full: int, quick: int) -> int:
         """`full`, or `quick` in a quick run (how many images, epochs, ...)."""
@@ -339,8 +354,6 @@ def readme_text(spec: Spec) -> str:
 
 {ms.people}. {ms.context}
 
-**You will:** {ms.what}
-
 Open `{ms.slug}.ipynb` (Jupyter, VS Code or Colab) or edit `{ms.slug}.py`: the two are kept in
 step by tito. It needs your modules {need}; every cell that says `TODO` is yours to write.
 
@@ -357,7 +370,7 @@ takes a number the notebook claims on trust:
 
 A submission is recorded in `.tito/milestones.json` when it scores {spec.pass_mark:.0f}%.
 Each submission's files (results.json, plots, weights, the notebook's log, the rubric) stay in
-`submissions/<time>/` next to the notebook.
+`submissions/<time>/` next to the notebook (run in Jupyter, it writes them into `results/`).
 {spec.notes}
 ## Commands
 

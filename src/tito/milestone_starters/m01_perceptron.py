@@ -194,6 +194,7 @@ plot_learning_curves(nb.path("learning_curves.png"),
                      {"mistakes per epoch": history["mistakes"],
                       "train acc": history["train_acc"], "test acc": history["test_acc"]},
                      "Rosenblatt's rule on two moons")
+nb.show("decision_boundary.png", "learning_curves.png")
 
 # %% [markdown]
 # ## 6. Systems analysis: memory across batch sizes
@@ -262,6 +263,7 @@ for name, result in comparison.items():
 plot_learning_curves(nb.path("comparison.png"),
                      {f"{name} test acc": r["curve"] for name, r in comparison.items()},
                      "Sigmoid vs ReLU A-units")
+nb.show("comparison.png")
 nb.save("comparison", comparison)
 
 # %% [markdown]

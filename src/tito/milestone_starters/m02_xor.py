@@ -168,6 +168,9 @@ nb.save("solution", {"seeds_tried": len(SEEDS), "loss": runs[SEEDS[0]]["curve"],
 # TODO: the three plots
 raise NotImplementedError("TODO: the plots")
 
+# %%
+nb.show("crisis_boundary.png", "solution_boundary.png", "loss_curves.png")
+
 # %% [markdown]
 # ## 5. Systems analysis: what backprop costs in memory
 #
@@ -228,6 +231,7 @@ raise NotImplementedError("TODO: the comparison")
 # %%
 for name, r in comparison.items():
     print(f"{name}: mean XOR accuracy over {len(SEEDS)} seeds {r['final_acc']:.0%}")
+nb.show("comparison.png")
 nb.save("comparison", comparison)
 
 # %% [markdown]

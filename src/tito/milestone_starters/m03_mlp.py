@@ -152,6 +152,9 @@ nb.save("training", {"train_loss": history["train_loss"], "test_acc_per_epoch": 
 # TODO: the three plots
 raise NotImplementedError("TODO: the plots")
 
+# %%
+nb.show("learning_curves.png", "confusion_matrix.png", "misclassified.png")
+
 # %% [markdown]
 # ## 5. Systems analysis: parameters and memory
 #
@@ -217,6 +220,7 @@ raise NotImplementedError("TODO: the comparison")
 # %%
 for name, r in comparison.items():
     print(f"{name:5s} after one epoch on {N_COMPARE:,} images: {r['final_acc']:.2%}")
+nb.show("comparison.png")
 nb.save("comparison", comparison)
 
 # %% [markdown]

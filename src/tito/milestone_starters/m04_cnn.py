@@ -192,6 +192,10 @@ nb.save("cifar", {"train_loss": cifar_history["train_loss"], "test_acc": cifar_a
 # TODO: the five plots
 raise NotImplementedError("TODO: the plots")
 
+# %%
+nb.show("filters.png", "feature_maps.png", "lenet_curves.png", "cifar_curves.png",
+        "confusion_matrix.png")
+
 # %% [markdown]
 # ## 5. Systems analysis: shared weights
 #
@@ -254,6 +258,7 @@ raise NotImplementedError("TODO: the comparison")
 # %%
 for name, r in comparison.items():
     print(f"{name}: {r['final_acc']:.2%} after {EPOCHS_COMPARE} epochs on {N_COMPARE:,} images")
+nb.show("comparison.png")
 nb.save("comparison", comparison)
 
 # %% [markdown]
