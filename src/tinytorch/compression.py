@@ -201,7 +201,7 @@ if __name__ == "__main__":
 # PyTorch's `torch.nn.utils.prune` gets the same effect another way: it re-parameterises the weight
 # as `weight_orig * weight_mask`, recomputed before every forward pass. Re-applying after the step
 # costs one multiply per weight per step - measured for the 66,816 weights of this module's spiral
-# model: about 30 microseconds, next to about a millisecond for its whole training step (batch 100,
+# model: about 20 microseconds, next to about a millisecond for its whole training step (batch 100,
 # Adam). The dead weights still get gradients (and, with Adam, moment estimates); they just never
 # reach the forward pass. A sparse training kernel would skip them entirely - that is where real
 # sparse training saves compute, and NumPy cannot.
@@ -632,17 +632,18 @@ if __name__ == "__main__":
 #
 # First the speed. A wider MLP, $256 \to 1024 \to 1024 \to 10$ (1.3 M weights), at batch 256 under
 # `no_grad`: the cell prunes 0-90% of the units of both hidden layers and times the forward pass
-# (the fastest of 15 runs, the models taking turns), next to its FLOPs. The FLOPs fall roughly
-# like $(1-f)^2$, since the middle layer dominates: 3.3 times fewer at $f = 0.5$, 35 times fewer
-# at $f = 0.9$. Measured here, the time fell at least as fast - about 4.6-5.3 times at half the
-# units and 40-46 times at 90% - more than the FLOPs alone predict, probably because the smaller
-# weights fit the CPU's caches: the $1024 \times 1024$ float32 matrix is 4 MB, this machine has
-# 2 MB of L2 cache per core. (On a machine shared with other work the absolute milliseconds
-# wander; the fastest-of-several and the turn-taking keep the ratios honest.) Far enough down,
-# the fixed cost per operation - allocating outputs, Python, the autograd bookkeeping - takes
-# over, and removing more units stops paying. The last row is the *unstructured* control: the
-# same dense model with 90% of its weights zeroed by `magnitude_prune` runs at the dense model's
-# speed.
+# (the fastest of 15 runs, the models taking turns), next to its FLOPs. The FLOPs fall roughly like
+# $(1-f)^2$, since the middle layer dominates: 1.66 times fewer at $f = 0.25$, 3.3 at $0.5$, 9.9 at
+# $0.75$, 35 at $0.9$. Measured on this project's machine with one BLAS thread: 6.2 ms dense, and
+# 1.6, 3.1, 9.0 and 26 times faster. The time follows the FLOPs until the fixed cost per operation -
+# allocating outputs, Python, the autograd bookkeeping - shows: at 90% the forward pass is 0.23 ms
+# for 19 MFLOP, and removing more units pays less and less. The last row is the *unstructured*
+# control: the same dense model with 90% of its weights zeroed by `magnitude_prune` ran in the dense
+# model's 6.2 ms. (Those numbers are CPU time of the computing thread, because the machine was
+# shared while this was written. On a busy machine the wall-clock times this cell prints are
+# inflated most for the longest runs, which are the most likely to be interrupted, so the ratios can
+# come out larger; with several BLAS threads the big matrices gain the most, so they come out
+# smaller.)
 #
 # Then the accuracy, on the spiral model trained above: prune its hidden units, fine-tune for 3
 # epochs (no masks needed - the pruned model is simply smaller), and measure. Measured: one-shot,
@@ -945,8 +946,8 @@ if __name__ == "__main__":
 #   re-applying the masks after every optimizer step - moves the accuracy cliff much further out.
 #   Without the re-application the pruned weights silently grow back at the first step.
 # - **Structured pruning** (`prune_neurons`): whole hidden units out, a smaller dense network that
-#   runs faster in any framework - measured, the time falls at least as fast as the FLOPs -
-#   at a much higher one-shot accuracy cost, which fine-tuning wins back.
+#   runs faster in any framework - measured, the time follows the FLOPs down until the fixed cost
+#   per operation shows - at a much higher one-shot accuracy cost, which fine-tuning wins back.
 # - **Knowledge distillation** (`soft_target_kl`, its backward rule $\frac{T}{N}(p_s - p_t)$,
 #   `distillation_loss`): a student trained on the teacher's temperature-softened outputs, the $T^2$
 #   keeping gradient scales independent of $T$, the log-softmax keeping confident teachers finite.
