@@ -4,6 +4,10 @@ import os
 import tempfile
 from pathlib import Path
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2`: one core per worker, so BLAS gets one
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # thread (set before numpy is imported)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from hypothesis import settings
 
 import tinytorch_reference

@@ -310,7 +310,8 @@ def _saved_files(outcome: mr.Outcome) -> list[str]:
     """The names of the files this part's run left in its folder (plots, metrics.json)."""
     if outcome.out_dir is None:
         return []
-    names = [Path(f).name for f in outcome.plots] + ["metrics.json"]
+    names = [Path(f).name for f in outcome.plots] + ["metrics.json"]  # plots first, then the rest
+    names += sorted(f.name for f in outcome.out_dir.iterdir() if f.is_file())
     return [n for n in dict.fromkeys(names) if (outcome.out_dir / n).is_file()]
 
 
