@@ -10,8 +10,8 @@
 #
 # Then you put the two halves together: achieved GFLOP/s per layer against this machine's
 # measured matrix-multiply peak and memory bandwidth - a roofline line per layer that says whether
-# a layer is slow because of arithmetic, memory, or (in NumPy, often) neither. Modules 15-19
-# optimise with these instruments, and milestone 06 reports with them.
+# a layer is slow because of arithmetic, memory, or (in NumPy, often) neither. The optimisation
+# modules after this one are judged with instruments like these.
 #
 # ## What you build
 #
@@ -132,8 +132,7 @@ if __name__ == "__main__":
 #
 # A FLOP is one floating-point add or multiply. A matrix product $Y = XW^\top$ with $X$ of shape
 # $(N, d_{in})$ and $W$ of shape $(d_{out}, d_{in})$ computes $N d_{out}$ outputs, each a dot product of
-# length $d_{in}$: $d_{in}$ multiplies and $d_{in}$ adds (counting the first add onto zero, the
-# convention every FLOP counter uses), so
+# length $d_{in}$: $d_{in}$ multiplies and $d_{in}$ adds (counting the first add onto zero), so
 #
 # $$\text{FLOPs}(XW^\top) = 2\, N\, d_{in}\, d_{out}, \qquad \text{plus } N\, d_{out} \text{ for the bias.}$$
 #
@@ -143,7 +142,8 @@ if __name__ == "__main__":
 # (B, T, d_in) - a batch of sequences - has $N = B \cdot T$ rows. For the first layer of the MNIST MLP
 # at batch 128: $2 \cdot 128 \cdot 784 \cdot 256 + 128 \cdot 256 = 51{,}412{,}992$ FLOPs, 99.94% of them in
 # the product. The bias is cheap, but it is not zero, and a counter that forgets it is wrong for
-# every layer with one.
+# every layer with one. (A warning when you compare numbers: some tools, fvcore for one, count a
+# multiply-add as *one* "FLOP" - half of ours. Papers and MLPerf use 2, as we do.)
 #
 # Why count FLOPs at all, when you could time the layer? Because the count does not depend on the
 # machine or its load, and *dividing* it by the measured time gives the one number that says how
@@ -238,8 +238,8 @@ def conv2d_flops(layer, input_shape: tuple) -> int:
                          f"got {tuple(input_shape)}")
     n, c_in, h, w = input_shape
     (kh, kw), (sh, sw), (ph, pw) = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
-    # HINT: ho = (h + 2 * ph - kh) // sh + 1, wo alike; N * C_out * ho * wo output numbers, each a
-    # HINT: dot product of C_in * kh * kw terms (2 FLOPs each), plus 1 per output for the bias
+    # HINT: H_out and W_out by the formula above (integer division; the +1 is the window at offset
+    # HINT: 0); N * C_out * H_out * W_out outputs of C_in * kh * kw multiply-adds, + 1 each for a bias
     ### BEGIN SOLUTION
     ho = (h + 2 * ph - kh) // sh + 1
     wo = (w + 2 * pw - kw) // sw + 1
@@ -438,9 +438,11 @@ class _Watch:
 
     def __enter__(self):
         seen: set[int] = set()
-        for i, target in enumerate(self.targets):
-            prefix = str(i) if len([t for t in self.targets if isinstance(t, Module)]) > 1 else ""
-            for name, layer, whole in _layers(target, prefix if isinstance(target, Module) else ""):
+        models = [t for t in self.targets if isinstance(t, Module)]
+        for target in self.targets:  # with several models, each one's names start "0.", "1.", ...
+            several = len(models) > 1 and isinstance(target, Module)
+            prefix = str(next(i for i, m in enumerate(models) if m is target)) if several else ""
+            for name, layer, whole in _layers(target, prefix):
                 if id(layer) not in seen:
                     seen.add(id(layer))
                     self._wrap(name, layer, whole)
@@ -645,14 +647,14 @@ if __name__ == "__main__":
 def peak_training_memory(step_fn: Callable[[], object]) -> int:
     """The peak bytes allocated above the starting level during one call of `step_fn()`
     (tracemalloc; tracing is left as it was found)."""
-    # HINT: started = not tracemalloc.is_tracing() -> start(); reset_peak(); base = current traced;
-    # HINT: try: step_fn() finally: peak = get_traced_memory()[1]; stop() only if you started it
+    # HINT: the four steps above: remember whether YOU started tracing; reset the peak and read the
+    # HINT: baseline; call step_fn() in a try whose finally reads the peak (and stops only your tracing)
     ### BEGIN SOLUTION
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
     tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
+    base, _ = tracemalloc.get_traced_memory()  # (current, peak): the current level
     try:
         step_fn()
     finally:
@@ -758,8 +760,8 @@ def percentile(times, q: float) -> float:
         raise ValueError("percentile: no values")
     if not 0 <= q <= 100:
         raise ValueError(f"percentile: q must be in [0, 100], got {q}")
-    # HINT: sort; r = q / 100 * (n - 1); lo = floor(r), hi = min(lo + 1, n - 1);
-    # HINT: x[lo] + (r - lo) * (x[hi] - x[lo])
+    # HINT: sort a copy (np.sort); the fractional rank r above; interpolate between the values at
+    # HINT: floor(r) and at the next rank, clamped to n - 1
     ### BEGIN SOLUTION
     x = np.sort(x)
     r = q / 100.0 * (x.size - 1)
@@ -836,8 +838,8 @@ def measure_latency(fn: Callable[[], object], warmup: int = 5, repeats: int = 50
     (seconds); return the times in ms and their mean, p50, p90, p99 and minimum."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"measure_latency: need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    # HINT: for _ in range(warmup): fn(); then for each repeat: start = timer(); fn();
-    # HINT: times[i] = (timer() - start) * 1e3; statistics with percentile(times, 50/90/99)
+    # HINT: warm-up calls untimed; then read timer() just before and just after each timed call;
+    # HINT: times in ms in a float64 array; p50/p90/p99 with your percentile
     ### BEGIN SOLUTION
     for _ in range(warmup):
         fn()
@@ -962,7 +964,8 @@ if __name__ == "__main__":
 #
 # Return a `RooflinePoint` (given below) with the intensity, the attainable GFLOP/s, the achieved
 # GFLOP/s ($F / t / 10^9$), their ratio, and `bound` = `"memory"` or `"compute"`: memory when the
-# slanted roof $I \beta$ is the lower one.
+# slanted roof $I \beta$ is strictly the lower one (at the ridge itself, where the two are equal,
+# call it compute-bound: more bandwidth alone would not make it faster).
 
 # %%
 @dataclass
@@ -1227,7 +1230,7 @@ class Profiler:
                 row.calls += 1
         for row in rows.values():
             if row.calls == 0:
-                row.calls = backward_calls.get(row.name, 0)
+                row.calls = backward_calls[row.name]  # a row with neither has backward events
             row.total_ms = row.forward_ms + row.backward_ms + row.step_ms
             if row.flops and row.forward_ms > 0:
                 row.gflops = row.flops / (row.forward_ms / 1e3) / 1e9

@@ -535,6 +535,9 @@ def test_roofline_by_hand():
         f"roofline: achieved = 51,412,992 FLOPs / 4 ms = 12.85 GFLOP/s, 12.9% of the roof; got {p}"
     p = roofline(3e9, 1e9, 0.5, 50.0, 20.0)  # intensity 3: 60 on the slant, so the peak 50 is lower
     assert p.bound == "compute" and math.isclose(p.attainable_gflops, 50.0), f"roofline: got {p}"
+    p = roofline(2e9, 1e9, 0.5, 50.0, 25.0)  # intensity 2 at 25 GB/s: exactly at the ridge (50 = 50)
+    assert p.bound == "compute" and math.isclose(p.attainable_gflops, 50.0), \
+        f"roofline: at the ridge itself (slanted roof = peak = 50) the bound is 'compute'; got {p}"
     p = roofline(2e9, 1e9, 0.5, 50.0, 20.0)  # intensity 2: 40 < 50
     assert p.bound == "memory" and math.isclose(p.attainable_gflops, 40.0) and math.isclose(p.fraction, 0.1), \
         f"roofline: intensity 2 FLOP/byte at 20 GB/s has a roof of 40 GFLOP/s (memory-bound); got {p}"
@@ -552,22 +555,25 @@ def test_profiler_table_from_events():
         ProfileEvent("sum", "op", "backward", 0.0005),
         ProfileEvent("fc", "Linear", "backward", 0.001),
         ProfileEvent("act", "ReLU", "forward", 0.0001, nbytes=80),
-        ProfileEvent("Adam.step", "optimizer", "step", 0.004),
+        ProfileEvent("Adam.step", "optimizer", "step", 0.003),
+        ProfileEvent("fast", "Linear", "forward", 0.0, flops=10, nbytes=8),  # too fast for the clock
         ProfileEvent("act", "ReLU", "forward", 0.0001, nbytes=80),
         ProfileEvent("act", "ReLU", "backward", 0.0003),
         ProfileEvent("tie_a", "op", "backward", 0.0002),
         ProfileEvent("tie_b", "op", "backward", 0.0002),
         ProfileEvent("sum", "op", "backward", 0.0005),
+        ProfileEvent("Adam.step", "optimizer", "step", 0.001),
     ])
     rows = call("Profiler.table", prof.table)
     names = [r.name for r in rows]
-    assert names == ["fc", "Adam.step", "sum", "act", "tie_a", "tie_b"], (
+    assert names == ["fc", "Adam.step", "sum", "act", "tie_a", "tie_b", "fast"], (
         f"Profiler.table: rows in the order {names}; expected by total time, largest first (fc 6 ms, "
-        "Adam.step 4 ms, sum 1 ms, act 0.5 ms), equal totals in first-seen order (tie_a, tie_b)")
+        "Adam.step 4 ms, sum 1 ms, act 0.5 ms), equal totals in first-seen order (tie_a, tie_b), fast 0 ms")
     by = {r.name: r for r in rows}
     want = {  # name: (kind, calls, forward_ms, backward_ms, step_ms, total_ms, flops, nbytes, gflops)
         "fc": ("Linear", 1, 2.0, 4.0, 0.0, 6.0, 1_000_000, 400, 0.5),
-        "Adam.step": ("optimizer", 1, 0.0, 0.0, 4.0, 4.0, 0, 0, 0.0),
+        "Adam.step": ("optimizer", 2, 0.0, 0.0, 4.0, 4.0, 0, 0, 0.0),
+        "fast": ("Linear", 1, 0.0, 0.0, 0.0, 0.0, 10, 8, 0.0),  # no forward time: gflops 0.0, not a crash
         "sum": ("op", 2, 0.0, 1.0, 0.0, 1.0, 0, 0, 0.0),
         "act": ("ReLU", 2, 0.2, 0.3, 0.0, 0.5, 0, 160, 0.0),
     }
