@@ -227,7 +227,7 @@ MODULES: tuple[Module, ...] = (
     Module("15", "quantization", "Quantization", O,
            "int8 weights and activations, calibration", ("14",), True),
     Module("16", "compression", "Compression", O,
-           "pruning and knowledge distillation", ("14",)),
+           "pruning and knowledge distillation", ("14",), True),
     Module("17", "memoization", "Memoization (KV cache)", O,
            "caching keys and values for fast autoregressive generation", ("13", "14")),
     Module("18", "acceleration", "Acceleration", O,
