@@ -81,9 +81,10 @@ from tinytorch.tensor import Tensor, default_generator, no_grad
 # it is the embedding of token $j$ at position $j$. In every later block it is the output of causal
 # attention at position $j$, which reads only positions $\le j$. By induction, **everything computed
 # at position $j$ depends on tokens $0 \ldots j$ only** - that is what the causal mask means. When token
-# $t + 1$ is appended, the keys and values of positions $0 \ldots t$ are bit-for-bit the ones of the
-# previous step. Recomputing them is pure waste, and *memoization* - keeping the result of a
-# computation instead of redoing it - removes it.
+# $t + 1$ is appended, the keys and values of positions $0 \ldots t$ are exactly those of the previous
+# step (in exact arithmetic; in float32 they can differ in the last bits, because a matrix product
+# of another size may add in another order). Recomputing them is pure waste, and *memoization* -
+# keeping the result of a computation instead of redoing it - removes it.
 #
 # What the last position needs at step $t$, per layer, is its own query $q_t$, the keys
 # $k_0 \ldots k_t$ and the values $v_0 \ldots v_t$:
@@ -512,11 +513,16 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
 # `generate(model, idx, max_new_tokens, temperature, top_k, generator, use_cache=True)`:
 #
 # - `use_cache=False` is module 13's `model.generate(...)`, unchanged: the baseline.
-# - With the cache: make a `KVCache(n_layer, B, n_head, block_size, n_embd // n_head)`, **prefill**
-#   it with the prompt (its last `block_size` tokens, as `GPT.generate` crops), and take the last
-#   position's logits. Then, per new token: `sample_next`, append the token to `idx`, and - unless it
-#   was the last one - **decode** it with `cached_forward(model, next_token[:, None], cache)` for the
-#   next logits.
+# - With the cache: make a `KVCache(n_layer, B, n_head, block_size, n_embd // n_head)` and keep
+#   `new`, the tokens the cache has not seen yet: at first the prompt (its last `block_size` tokens,
+#   as `GPT.generate` crops). Per token to generate: `cached_forward(model, new, cache)` - the
+#   **prefill** the first time, a one-token **decode** step after that - the last position's logits,
+#   `sample_next`, append the token to `idx`; the token just chosen is the next `new`.
+#
+# Every token is processed exactly once while the window has room: the prompt in the first call,
+# then each generated token in the call after it was chosen (the last one is never fed: nobody
+# needs its logits). The checks count the tokens your `generate` feeds through the model's
+# embedding, and hold it to that.
 #
 # **Past `block_size`.** The cache has room for `block_size` positions. When it is full, the next
 # token does not fit - and here is the subtle part: module 13's `generate` then crops the context to
@@ -539,9 +545,9 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None,
 # to write: GPT-2's 1,024 positions, today's 128k.
 #
 # **What to write.** The body of `generate` after the given lines: `use_cache=False` returns
-# `model.generate(idx, max_new_tokens, temperature, top_k, generator=rng)`; otherwise the prefill
-# and the loop above, feeding only the new token while `cache.length < block_size` and otherwise
-# resetting and re-prefilling `idx[:, -block_size:]`.
+# `model.generate(idx, max_new_tokens, temperature, top_k, generator=rng)`; otherwise the loop
+# above, which first checks whether `new` still fits (`cache.length + new.shape[1] <= block_size`)
+# and, when it does not, resets the cache and makes `new` the last `block_size` tokens of `idx`.
 
 # %% nbgrader={"grade": false, "grade_id": "generate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
@@ -555,28 +561,24 @@ def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: i
         raise ValueError(f"generate: expected a prompt of token ids of shape (B, T) with T >= 1, got {idx.shape}")
     cfg = model.config
     # HINT: if not use_cache: return model.generate(idx, max_new_tokens, temperature, top_k, generator=rng);
-    # HINT: if max_new_tokens <= 0 return idx; cache = KVCache(cfg.n_layer, B, cfg.n_head, cfg.block_size,
-    # HINT: cfg.n_embd // cfg.n_head); logits = cached_forward(model, idx[:, -cfg.block_size:], cache).data[:, -1];
-    # HINT: per step: nxt = sample_next(logits, temperature, top_k, rng); idx = np.concatenate([idx, nxt[:, None]], 1);
-    # HINT: then (not after the last token) decode nxt[:, None] if cache.length < cfg.block_size,
-    # HINT: else cache.reset() and re-prefill idx[:, -cfg.block_size:]
+    # HINT: cache = KVCache(cfg.n_layer, B, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head); new = idx[:, -bs:];
+    # HINT: per token: if cache.length + new.shape[1] > bs: cache.reset(); new = idx[:, -bs:] (the window slid);
+    # HINT: logits = cached_forward(model, new, cache).data[:, -1]; nxt = sample_next(logits, temperature, top_k, rng);
+    # HINT: idx = np.concatenate([idx, nxt[:, None]], axis=1); new = nxt[:, None]
     ### BEGIN SOLUTION
     if not use_cache:
         return model.generate(idx, max_new_tokens, temperature, top_k, generator=rng)
-    if max_new_tokens <= 0:
-        return idx
-    cache = KVCache(cfg.n_layer, idx.shape[0], cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
-    logits = cached_forward(model, idx[:, -cfg.block_size:], cache).data[:, -1]  # (B, V) prefill
-    for step in range(max_new_tokens):
+    bs = cfg.block_size
+    cache = KVCache(cfg.n_layer, idx.shape[0], cfg.n_head, bs, cfg.n_embd // cfg.n_head)
+    new = idx[:, -bs:]  # (B, <= bs) the tokens the cache has not seen: first the prompt
+    for _ in range(max_new_tokens):
+        if cache.length + new.shape[1] > bs:  # the window slides: every position shifts,
+            cache.reset()  # nothing cached is valid: re-prefill the cropped context
+            new = idx[:, -bs:]  # (B, bs)
+        logits = cached_forward(model, new, cache).data[:, -1]  # (B, V) prefill, then one-token decodes
         nxt = sample_next(logits, temperature, top_k, rng)  # (B,)
         idx = np.concatenate([idx, nxt[:, None]], axis=1)  # (B, T + 1)
-        if step == max_new_tokens - 1:
-            break  # no logits needed after the last token
-        if cache.length < cfg.block_size:
-            logits = cached_forward(model, nxt[:, None], cache).data[:, -1]  # decode: one new position
-        else:  # the window slides: every position shifts, nothing cached is valid
-            cache.reset()
-            logits = cached_forward(model, idx[:, -cfg.block_size:], cache).data[:, -1]  # re-prefill
+        new = nxt[:, None]  # (B, 1): fed in the next step
     return idx
     ### END SOLUTION
 

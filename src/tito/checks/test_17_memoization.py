@@ -23,6 +23,7 @@ import pytest
 
 import tinytorch.tensor as tt
 from tinytorch.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from tinytorch.embeddings import Embedding
 from tinytorch.memoization import (KVCache, cached_attention, cached_forward, generate, offset_causal_mask,
                                    sample_next)
 from tinytorch.tensor import Tensor, no_grad
@@ -463,15 +464,35 @@ def test_cached_forward_refuses_to_pass_block_size():
 # generate
 # ---------------------------------------------------------------------------------------------
 def counting_gpt(**kwargs):
-    """A GPT that counts its full forward passes (a subclass: GPT itself is untouched)."""
+    """A GPT that counts its full forward passes and the token positions its token embedding
+    looks up (subclasses: GPT and Embedding themselves are untouched)."""
     class CountingGPT(GPT):
         def forward(self, idx):
             self.full_forwards = getattr(self, "full_forwards", 0) + 1
             return super().forward(idx)
 
+    class CountingEmbedding(Embedding):
+        def forward(self, idx):
+            self.positions += np.shape(getattr(idx, "data", idx))[-1]
+            return super().forward(idx)
+
     model = tiny_gpt(cls=CountingGPT, **kwargs)
+    counter = CountingEmbedding(model.config.vocab_size, model.config.n_embd)
+    counter.weight = model.tok_emb.weight  # the same Parameter (tied to lm_head)
+    counter.positions = 0
+    model.tok_emb = counter
     model.full_forwards = 0
     return model
+
+
+def positions_needed(prompt_len: int, n: int, bs: int) -> int:
+    """What a cached generate must feed through the model: the prompt's last bs tokens once, then
+    each new token once while the window has room (none after the last), and bs per token once
+    the window slides (every position shifts: nothing cached survives)."""
+    total = min(prompt_len, bs) if n else 0
+    for i in range(1, n):  # token i needs the context prompt + tokens 0 .. i-1
+        total += 1 if prompt_len + i <= bs else bs
+    return total
 
 
 def run_generate(model, idx, n, **kwargs) -> np.ndarray:
@@ -570,3 +591,22 @@ def test_generate_uses_the_cache_not_the_full_model():
     none = run_generate(model, prompt, 0, temperature=0)
     if not np.array_equal(none, prompt):
         raise AssertionError("generate: max_new_tokens=0 must return the prompt unchanged")
+
+
+@pytest.mark.task("generate")
+@pytest.mark.parametrize("prompt_len, n", [(3, 7), (1, 10), (3, 14), (12, 4)],
+                         ids=["inside", "fills-the-window", "past-the-window", "long-prompt"])
+def test_generate_feeds_each_token_through_the_model_once(prompt_len, n):
+    """Counted at the token embedding: the prompt once, every new token once, nothing after the
+    last; past the window a full block_size per token (no cached position survives the slide)."""
+    require_working_cache("generate")
+    model = counting_gpt(seed=7)
+    prompt = np.random.default_rng(13).integers(0, 13, (2, prompt_len))
+    got = run_generate(model, prompt, n, temperature=0)
+    fed, want = model.tok_emb.positions, positions_needed(prompt_len, n, 10)
+    if fed != want:
+        raise AssertionError(f"generate: fed {fed} token positions through the model for a {prompt_len}-token prompt "
+                             f"+ {n} tokens (block_size 10); the cache needs exactly {want}: the prompt once, then "
+                             "each new token once (none after the last), and block_size per token only once the "
+                             "window slides")
+    expect_same_tokens(got, reference_tokens(model, prompt, n), f"greedy, {prompt_len} prompt + {n} tokens")
