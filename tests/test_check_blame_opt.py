@@ -225,3 +225,66 @@ PRUNE_ATTACH_BUGS = {
 def test_compression_masks_not_reapplied_after_a_step_are_caught_and_named(name, task, tmp_path, monkeypatch):
     block_torch(tmp_path, monkeypatch)
     assert_caught_and_named(name, PRUNE_ATTACH_BUGS[name], task)
+
+
+# --- 19 benchmarking: a latency percentile computed on the mean; an accuracy on training data --
+# single_stream as a learner gets it wrong: the percentiles of an array that holds only the mean
+# (every "p90" is the mean), or the whole loop timed once and divided by the queries (each
+# query's "latency" is the mean); quality scored on the training split, which the model has seen.
+BENCH_BUGS = {
+    "single_stream_percentiles_of_the_mean": Bug("19", "single_stream", textwrap.dedent("""
+        def single_stream(predict, samples, queries=200, warmup=20, timer=time.perf_counter):
+            n = len(samples)
+            for i in range(warmup):
+                predict(samples[i % n:i % n + 1])
+            times = np.empty(queries, dtype=np.float64)
+            for i in range(queries):
+                start = timer()
+                predict(samples[i % n:i % n + 1])
+                times[i] = (timer() - start) * 1e3
+            mean = float(times.mean())
+            flat = np.full(queries, mean)  # BUG: the percentiles of the mean, not of the latencies
+            return LatencyStats(times, mean, percentile(flat, 50), percentile(flat, 90), percentile(flat, 99),
+                                float(times.min()))
+        """), frozenset({"single_stream"}), "percentiles_by_hand"),
+    "single_stream_times_the_whole_loop": Bug("19", "single_stream", textwrap.dedent("""
+        def single_stream(predict, samples, queries=200, warmup=20, timer=time.perf_counter):
+            n = len(samples)
+            for i in range(warmup):
+                predict(samples[i % n:i % n + 1])
+            start = timer()
+            for i in range(queries):
+                predict(samples[i % n:i % n + 1])
+            times = np.full(queries, (timer() - start) * 1e3 / queries)  # BUG: every query the mean
+            return LatencyStats(times, float(times.mean()), percentile(times, 50), percentile(times, 90),
+                                percentile(times, 99), float(times.min()))
+        """), frozenset({"single_stream"}), "percentiles_by_hand"),
+    "quality_on_the_training_split": Bug("19", "quality", textwrap.dedent("""
+        def quality(predict, data, batch=256):
+            x, y = data.x_train, np.asarray(data.y_train)  # BUG: the split the model was trained on
+            correct = 0
+            for start in range(0, len(x), batch):
+                pred = _scores(predict(x[start:start + batch])).argmax(axis=1)
+                correct += int((pred == y[start:start + batch]).sum())
+            return correct / len(x)
+        """), frozenset({"quality"}), "test_split"),
+    # the harness right, the queries drawn from the training inputs
+    "run_benchmark_queries_from_the_training_split": Bug("19", "run_benchmark", textwrap.dedent("""
+        def run_benchmark(name, predict, data, queries=200, warmup=20, batch=256, reference=None, ratio=0.99,
+                          size_bytes=None, timer=time.perf_counter):
+            acc = quality(predict, data, batch)
+            ss = single_stream(predict, data.x_train, queries=queries, warmup=warmup, timer=timer)  # BUG
+            off = offline(predict, data.x_test, batch=batch, timer=timer)
+            ref = acc if reference is None else reference.accuracy
+            return BenchmarkResult(name, acc, ref, ratio, meets_quality(acc, ref, ratio), ss, off,
+                                   len(data.x_test), size_bytes)
+        """), frozenset({"run_benchmark"}), "reads_the_test_split"),
+}
+
+
+@pytest.mark.parametrize("task", ["own-task", None], ids=["own-task", "whole-module"])
+@pytest.mark.parametrize("name", sorted(BENCH_BUGS))
+def test_benchmarking_seeded_bug_is_caught_and_named(name, task, tmp_path, monkeypatch):
+    block_torch(tmp_path, monkeypatch)
+    b = BENCH_BUGS[name]
+    assert_caught_and_named(name, b, b.task if task == "own-task" else None)

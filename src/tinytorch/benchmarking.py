@@ -54,7 +54,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -650,9 +649,12 @@ def write_report(results: list[BenchmarkResult], folder, system: dict | None = N
 # benchmarks three systems under test with the same settings: the FP32 model, the INT8 model on
 # the float-BLAS route, and the INT8 model on the integer route. It runs in a few seconds.
 #
-# What to expect: INT8 meets the 99% target; the float route is about as fast as FP32 (it runs the
-# same BLAS matrix multiplies on dequantised weights), the integer route slower (NumPy has no
-# int8 matrix kernel - module 15). The report prints at the end.
+# What to expect: INT8 meets the 99% target with a stored size about 3.4 times smaller. Offline, the
+# float route is about as fast as FP32 (it runs the same BLAS matrix multiplies on dequantised
+# weights) and the integer route several times slower (NumPy has no int8 matrix kernel - module
+# 15). At batch 1 (SingleStream) both INT8 routes are slower than FP32 - the next section
+# measures why. Measured here: FP32 0.9175 test accuracy, INT8 0.9170; Offline about 60,000,
+# 57,000 and 6,000 samples/s; SingleStream p50 about 32, 84 and 171 us. The report prints at the end.
 
 # %%
 if __name__ == "__main__":
@@ -703,30 +705,40 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## What batch-1 latency on a CPU is made of
 #
-# Look at the SingleStream column: a query of ONE sample through this MLP takes tens of
-# microseconds. Its arithmetic is $2 \times (32 \cdot 128 + 128 \cdot 64 + 64 \cdot 10) \approx
-# 26{,}000$ FLOPs - at even 10 GFLOP/s that is under 3 microseconds. The rest is **per-call
-# overhead**: every layer's Python `forward`, a `Tensor` object created per op, NumPy's dispatch
-# of each small call, `no_grad` bookkeeping. The cell below measures it directly: the latency of
-# one forward at batch 1, 2, 4, ... 64 (SingleStream with those batch sizes), and a straight-line
-# fit $t(b) = t_0 + b \cdot t_{row}$. The intercept $t_0$ - the cost of a call that carries no
-# work - is most of the batch-1 latency; each extra row adds a small fraction of it. A hand-written
-# NumPy forward of the same weights (three matmuls, no Tensor, no modules) shows how much of $t_0$
-# is the framework's.
+# Look at the SingleStream column: a query of ONE sample through this MLP takes a few tens of
+# microseconds. Its arithmetic is $2 \times (32 \cdot 128 + 128 \cdot 64 + 64 \cdot 10) + 202
+# \approx 26{,}000$ FLOPs (module 14's `flops` counts them) - at even 10 GFLOP/s that is under 3
+# microseconds. The rest is **per-call overhead**: every layer's Python `forward`, a `Tensor`
+# object created per op, NumPy's dispatch of each small call (a few microseconds each, whatever
+# the size), `no_grad` bookkeeping. The cell below measures it: the p50 latency of one forward at
+# batch 1, 2, 4, ... 64, and a straight-line fit $t(b) = t_0 + b \cdot t_{row}$. The intercept
+# $t_0$ - the cost of a call that carries no work - is nearly all of the batch-1 latency; each extra
+# row adds well under a microsecond. A hand-written NumPy forward of the same weights (three
+# matmuls, no Tensor, no modules) shows how much of $t_0$ is the framework's and how much is
+# NumPy's own per-call cost.
 #
-# So at batch 1 on a CPU, an optimisation that cuts FLOPs (pruning, INT8) barely moves latency,
-# and one that cuts calls and Python objects (fusing layers, fewer ops - module 18) does. At large
-# batch (Offline) the picture flips: the arithmetic dominates and FLOPs and memory traffic are
-# what count. Milestone 06 shows the same on LeNet-5: about 260 microseconds at batch 1 through
-# the framework, about 170 for a hand-fused forward of the same weights.
+# Measured here (a shared 2-core Xeon, one BLAS thread): batch 1 at about 20-33 us p50, an
+# intercept of about 31 us against 0.4 us per extra row - the overhead was over 90% of the batch-1
+# latency - and the hand-written NumPy forward at about 16 us: even without any framework, six
+# small NumPy calls cost more than their arithmetic. (Rerun the cell: on a shared machine the
+# numbers move by tens of percent; the proportions do not.)
+#
+# So, plainly: **at batch 1 on a CPU, latency is per-call overhead, not arithmetic.** An
+# optimisation that cuts FLOPs (pruning, INT8) barely moves it - the INT8 models above are even
+# *slower* at batch 1, because each quantized layer adds calls (quantise the input, dequantise,
+# check) - while one that cuts calls and Python objects (fusing layers, fewer ops: module 18) does.
+# At large batch (Offline) the picture flips: the arithmetic dominates, and FLOPs and memory
+# traffic are what count. Milestone 06 shows the same on LeNet-5: about 260 us at batch 1 through
+# the framework, about 170 us for a hand-fused forward of the same weights.
 
 # %%
 if __name__ == "__main__":
-    from tinytorch.profiling import measure_latency
+    from tinytorch.profiling import flops, measure_latency
 
     predict = predictor(fp32)
+    print(f"one sample through the MLP: {flops(fp32, (1, 32)):,} FLOPs")
     sizes = [1, 2, 4, 8, 16, 32, 64]
-    p50 = [single_stream(lambda x: predict(np.repeat(x, b, axis=0)), blobs.x_test, queries=300, warmup=30).p50
+    p50 = [single_stream(lambda x: predict(np.repeat(x, b, axis=0)), blobs.x_test, queries=500, warmup=50).p50
            for b in sizes]
     slope, intercept = np.polyfit(sizes, p50, 1)
     print("batch   p50 latency (us)")
@@ -742,8 +754,8 @@ if __name__ == "__main__":
         return h @ w[2][0] + w[2][1]
 
     x1 = blobs.x_test[:1]
-    print("batch 1, framework forward:", measure_latency(lambda: predict(x1), warmup=30, repeats=300))
-    print("batch 1, hand-written NumPy:", measure_latency(lambda: fused(x1), warmup=30, repeats=300))
+    print("batch 1, framework forward: ", measure_latency(lambda: predict(x1), warmup=50, repeats=500))
+    print("batch 1, hand-written NumPy:", measure_latency(lambda: fused(x1), warmup=50, repeats=500))
 
 # %% [markdown]
 # ## Wrap-up
