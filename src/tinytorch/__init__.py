@@ -37,6 +37,9 @@ _EXPORTS = {
     "compression": ["sparsity", "PruneMasks", "magnitude_prune", "prune_neurons", "soft_target_kl",
                     "distillation_loss"],
     "memoization": ["KVCache", "cached_forward"],
+    "benchmarking": ["Splits", "predictor", "calibration_set", "quality", "meets_quality", "single_stream",
+                     "OfflineResult", "offline", "BenchmarkResult", "run_benchmark", "system_description",
+                     "write_report"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
