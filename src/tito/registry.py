@@ -229,7 +229,7 @@ MODULES: tuple[Module, ...] = (
     Module("16", "compression", "Compression", O,
            "pruning and knowledge distillation", ("14",), True),
     Module("17", "memoization", "Memoization (KV cache)", O,
-           "caching keys and values for fast autoregressive generation", ("13", "14")),
+           "caching keys and values for fast autoregressive generation", ("13", "14"), True),
     Module("18", "acceleration", "Acceleration", O,
            "vectorisation, operator fusion, cache-friendly kernels", ("14",)),
     Module("19", "benchmarking", "Benchmarking", O,
