@@ -704,13 +704,14 @@ if __name__ == "__main__":
 # a few hundred bytes (Python's own objects). Measured here: about 428 KB, 1.48 MB, 804 KB,
 # 1,746,248 bytes and 263 KB. The forward pass with a graph keeps every intermediate alive: the two
 # hidden layers and their ReLUs, the logits, the saved probabilities - the 404 KB module 06 counted
-# (the input batch is not the step's: it existed before), plus some 24 KB of small arrays and objects. The backward adds the gradients, 940,584
-# bytes for the weights alone, while the activations are still alive. And the whole step's peak,
-# 1.75 MB, is in neither: it is in **Adam's step**, which holds all the gradients (940,584 bytes) and
-# one scratch array as large as the largest weight (802,816 bytes for the 784 x 256 matrix; module 07
-# reuses one `tmp` per parameter) - 1,743,400 bytes, 3 KB short of the measured peak. By then the graph
-# is gone: the loss went out of scope when `backward()` returned. Inference without a graph needs
-# only the two largest neighbouring activations, 2 x 131 KB.
+# (the input batch is not the step's: it existed before), plus some 24 KB of small arrays and
+# objects. The backward adds the gradients, 940,584 bytes of them, while the activations are still
+# alive. And the whole step's peak, 1.75 MB, is in neither: it is in **Adam's step**, which holds
+# all the gradients (940,584 bytes) and one scratch array as large as the largest weight (802,816
+# bytes for the 784 x 256 matrix; module 07's Adam allocates one `tmp` per parameter, in turn) -
+# 1,743,400 bytes, 3 KB short of the measured peak. By then the graph is gone: the loss went out of
+# scope when `backward()` returned. Inference without a graph needs only the two largest
+# neighbouring activations, 2 x 131 KB.
 #
 # So "activation memory" is not one number: which arrays coexist decides the peak. At batch 4,096
 # the activations grow 32x (module 06: 25.8 MB) and the forward-backward phase dominates; at batch 128
