@@ -45,3 +45,17 @@ def test_numpy_mlp_matches_tinytorch_over_several_steps():
     for _ in range(5):
         a, b = ours(), hand()
         assert abs(a - b) < 1e-4 * max(1.0, abs(b)), (a, b)
+
+
+def test_bench_accel_quick(tmp_path):
+    """bench/bench_accel.py --quick: module 18's data-parallel LeNet and GPT steps run beside the
+    others, and start from the same loss (the sharded gradient is the whole batch's)."""
+    out = tmp_path / "accel.json"
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "bench_accel.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    for model in ("lenet", "gpt"):
+        assert report["results"][model]["accel"]["ms"] > 0, report["results"][model]
+    assert "x PyTorch" in proc.stdout or "skipped" in proc.stdout
+    assert not report["problems"], report["problems"]

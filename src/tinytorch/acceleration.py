@@ -1,3 +1,36 @@
+# %% [markdown]
+# # Module 18 - Acceleration: what really makes NumPy code fast
+#
+# Your framework is correct; this module makes it fast, and measures every claim on your own
+# code. Five things decide the speed of a NumPy program: how many Python-level calls it makes
+# (vectorisation), whether its heavy arithmetic reaches a BLAS matrix multiply (im2col), how many
+# graph nodes and temporary arrays one layer costs (fused kernels, in-place and `out=` buffers),
+# how many bytes each number takes (float32 against float64), and how many CPU cores do the
+# work at once (data-parallel training in threads). Each gets a before and an after, timed in a
+# try-it cell on this machine.
+#
+# The last part is the one that milestone 06 (MLPerf) and `bench/bench_accel.py` use: a
+# data-parallel training step that splits the batch across Python threads, runs every shard's
+# forward and backward on the SAME weights without races, and averages the gradients so that the
+# result equals the one-thread step to float32 rounding.
+#
+# ## What you build
+#
+# | step | you write | checked by |
+# |---|---|---|
+# | 1 | `pairwise_sq_distances(a, b)`: every squared distance with one matmul, no loop | `check("18", "pairwise_sq_distances")` |
+# | 2 | `conv2d_im2col(x, w, b, padding)`: a convolution as one patch matrix and one matmul | `check("18", "conv2d_im2col")` |
+# | 3 | `gelu_fused(x)` and `gelu_fused_backward`: GELU as one graph node with two buffers | `check("18", "gelu_fused_forward")`, `check("18", "gelu_fused_backward")` |
+# | 4 | `split_batch(n, parts)`: shards for the threads | `check("18", "split_batch")` |
+# | 5 | `replicate(model)`: a copy whose Parameters share the model's arrays | `check("18", "replicate")` |
+# | 6 | `DataParallel`: per-thread forward and backward, gradients averaged by shard size | `check("18", "DataParallel")` |
+#
+# The checks verify correctness only - the same numbers as the slow version, the same gradient
+# as one thread. Speed is what the try-it cells measure; on a machine shared with other jobs a
+# timing can double, so they report the best of several runs, and every figure quoted in this
+# text says where it was measured.
+
+# %%
 """Module 18: making NumPy code fast, measured on your own framework.
 
     pairwise_sq_distances(a, b)     (n, d), (m, d) -> (n, m): |a|^2 - 2 a b^T + |b|^2, one matmul
@@ -48,6 +81,60 @@ def time_ms(fn, repeats: int = 5, number: int = 1) -> float:
     return best * 1e3
 
 
+# %% [markdown]
+# ## Where the time goes in a NumPy program
+#
+# A NumPy call has two costs. The first is fixed: Python finds the function, checks the
+# arguments' types and shapes, allocates the result and returns an object - about one to a few
+# microseconds, whether the array holds one number or a million. The second grows with the data:
+# the loop in C over the elements, which runs at the speed of memory for elementwise work (each
+# float32 is 4 bytes read and 4 written; at roughly 10 GB/s, a million-element `a + b` moves 12 MB
+# and takes about a millisecond) and at the speed of the arithmetic units for matrix multiplies
+# (BLAS reuses each number it loads from memory many times, so a matmul reaches tens of GFLOP/s
+# per core where an elementwise op reaches about one).
+#
+# Every technique in this module attacks one of three things:
+#
+# 1. **the number of calls**: a Python loop that makes a million tiny NumPy calls pays the fixed
+#    cost a million times (steps 1 and 2);
+# 2. **the bytes moved**: a chain of elementwise ops writes a fresh temporary array for every
+#    operator, and each one is another trip through memory (step 3, and float32);
+# 3. **the cores used**: NumPy's own loops run on one core; only BLAS uses several (step 4).
+#
+# Module 14's profiler and roofline told you *where* a step spends its time; this module is
+# about what to do next. The rule to keep in mind: measure before and after, on the same
+# machine, in the same run, and keep the change only if it pays.
+
+# %% [markdown]
+# ## Step 1: vectorisation - one call instead of n x m
+#
+# Take $n$ points $a_i$ and $m$ points $b_j$ in $d$ dimensions, and ask for every squared
+# distance $D_{ij} = \lVert a_i - b_j\rVert^2$ - the heart of k-nearest-neighbours, k-means and
+# RBF kernels. The loop version below makes $n \cdot m$ small NumPy calls. Expanding the square
+# turns the whole table into one matrix product:
+#
+# $$D_{ij} = \lVert a_i\rVert^2 - 2\, a_i \cdot b_j + \lVert b_j\rVert^2, \qquad D = \underbrace{\lVert a\rVert^2}_{(n, 1)} - 2\, a b^\top + \underbrace{\lVert b\rVert^2}_{(1, m)}.$$
+#
+# Worked example: $a_1 = (1, 2)$, $b_1 = (3, 0)$. Directly, $(1-3)^2 + (2-0)^2 = 8$. Expanded,
+# $\lVert a_1\rVert^2 = 5$, $\lVert b_1\rVert^2 = 9$, $a_1\cdot b_1 = 3$, and $5 - 6 + 9 = 8$.
+#
+# **Cost.** Both versions do about $3nmd$ FLOPs, but the vectorised one does $2nmd$ of them
+# inside a BLAS matmul and touches only $(n + m) d + nm$ numbers, while the loop pays the per-call
+# cost (a few microseconds for the subtraction, the dot and the store) $nm$ times. Measured on
+# the course's shared 2-core machine for $n = m = 300$, $d = 32$ (90,000 iterations), in two runs
+# of the try-it cell under other jobs' load: the loops took 430-970 ms, the vectorised version
+# 0.19-0.21 ms - 2,300 to 4,700 times faster, for the same numbers to $3 \cdot 10^{-5}$. That is
+# 5-11 microseconds per iteration, and nearly all of it is Python.
+#
+# **What breaks.** The expanded formula subtracts large, nearly equal numbers when the points
+# are far from the origin: at $\lVert a\rVert^2 \approx 10^6$, float32's 7 digits leave an error
+# of about 0.1, and $D_{ii}$ can come out as $-0.06$. A negative squared distance is nonsense (its
+# square root is NaN), so clip at zero: `np.maximum(d, 0, out=d)`. For high accuracy, centre the
+# data first (subtract the mean of all points) - distances do not change, the cancellation does.
+# Write the result in place (`d *= -2; d += aa; d += bb`) so that no extra $(n, m)$ temporary is
+# made, and keep it float32.
+
+# %%
 def pairwise_sq_distances_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The 'before': two Python loops, one small NumPy call per pair."""
     out = np.empty((len(a), len(b)), dtype=a.dtype)
@@ -58,8 +145,15 @@ def pairwise_sq_distances_loops(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+# %% [markdown]
+# Now write the loop-free version: two row-norm vectors, one matmul, three in-place updates and
+# the clip. The try-it cell times it against the loops above on 300 x 300 points.
+
+# %% nbgrader={"grade": false, "grade_id": "pairwise-sq-distances", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def pairwise_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances, (n, d) x (m, d) -> (n, m), without a Python loop."""
+    # HINT: row norms (a * a).sum(axis=1)[:, None] and (b * b).sum(axis=1)[None, :]; d = a @ b.T;
+    # HINT: then in place: d *= -2, add both norms, and clip at 0 with np.maximum(d, 0, out=d)
     ### BEGIN SOLUTION
     aa = np.einsum("ij,ij->i", a, a)[:, None]  # (n, 1)
     bb = np.einsum("ij,ij->i", b, b)[None, :]  # (1, m)
@@ -72,6 +166,63 @@ def pairwise_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    a = np.array([[1.0, 2.0]], np.float32)
+    b = np.array([[3.0, 0.0], [1.0, 2.0]], np.float32)
+    print("worked example:", pairwise_sq_distances(a, b), " (expected [[8, 0]])")
+    rng = np.random.default_rng(0)
+    pa, pb = rng.standard_normal((300, 32), dtype=np.float32), rng.standard_normal((300, 32), dtype=np.float32)
+    slow = time_ms(lambda: pairwise_sq_distances_loops(pa, pb), repeats=2)
+    fast = time_ms(lambda: pairwise_sq_distances(pa, pb), repeats=20)
+    err = np.abs(pairwise_sq_distances(pa, pb) - pairwise_sq_distances_loops(pa, pb)).max()
+    print(f"300 x 300 distances, d = 32: loops {slow:.1f} ms, vectorised {fast:.3f} ms "
+          f"({slow / fast:.0f}x faster), largest difference {err:.2g}")
+
+# %% nbgrader={"grade": true, "grade_id": "check-pairwise-sq-distances", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "pairwise_sq_distances")
+
+# %% [markdown]
+# ## Step 2: im2col - a convolution becomes one matrix multiply
+#
+# A stride-1 convolution computes, for every image $n$, output channel $o$ and output pixel
+# $(y, x)$,
+#
+# $$\text{out}[n, o, y, x] = b_o + \sum_{c, i, j} x_p[n, c, y + i, x + j]\; w[o, c, i, j].$$
+#
+# The loop version below visits every output pixel in Python and does the sum for the whole
+# batch and all filters with one `tensordot` - already partly vectorised, and still slow,
+# because it makes $H_o W_o$ calls on small, strided patches. You wrote the fast form in module
+# 09 inside `Conv2d`; here you write it once more as a plain NumPy function, so that the lesson can
+# time the two side by side. Lay the input out channels-last, $(N, H, W, C)$; take every
+# $k_h \times k_w$ window with `sliding_window_view` (a view: no copy), order each window's numbers
+# as $(i, j, c)$ and reshape to the **patch matrix** `cols` of shape
+# $(N H_o W_o,\; k_h k_w C)$ - the one copy. Reorder the weights the same way to
+# $(k_h k_w C,\; O)$ and the convolution is `cols @ wmat`, an $(N H_o W_o, O)$ result that is already
+# channels-last; add the bias and transpose back to $(N, O, H_o, W_o)$ (a view).
+#
+# Worked example, LeNet-5's second convolution at batch 128: input $(128, 6, 14, 14)$, 16 filters of
+# $6 \times 5 \times 5$, output $10 \times 10$. The patch matrix has $128 \cdot 100 = 12{,}800$ rows and
+# $150$ columns, 1.92 M float32 numbers (7.7 MB, 13 times the 0.6 MB input), and the matmul does
+# $2 \cdot 12{,}800 \cdot 150 \cdot 16 = 61$ MFLOP. **The systems trade:** im2col spends memory (each pixel
+# is copied into up to $k_h k_w$ rows) to buy BLAS speed. With $3 \times 3$ kernels on large images the
+# patch matrices of a deep network reach hundreds of MB - the reason real frameworks also have
+# direct and Winograd convolutions, and the reason for the glibc `mallopt` setting in
+# `tinytorch/__init__.py` (large buffers kept instead of page-faulted back in on every step).
+#
+# **Measured** (the try-it cell, shared 2-core machine): LeNet's first convolution at batch 128
+# ($28 \times 28$ outputs, so 784 loop iterations) took 39.6 ms with the pixel loop and 15.9 ms with
+# im2col (2.5x); the second (100 iterations) 20.1 ms against 12.0 ms (1.7x); the second at batch 1,
+# 2.02 ms against 0.08 ms (27x). The lesson is in the ratios: a loop is expensive in proportion to
+# the number of iterations times the fixed cost of each, so a loop whose every iteration already
+# carries the whole batch (a big `tensordot`) loses less than one that does a tiny piece of work per
+# iteration. What im2col adds beyond removing the loop is one contiguous copy and one large matmul,
+# which BLAS runs near its peak.
+
+# %%
 def conv2d_loops(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int = 0) -> np.ndarray:
     """The 'before': stride-1 convolution with a Python loop over every output pixel."""
     n, c, h, wd = x.shape
@@ -86,10 +237,20 @@ def conv2d_loops(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int = 0) 
     return out
 
 
+# %% [markdown]
+# Now write `conv2d_im2col`: pad channels-last, take the windows, build `cols` in one reshape,
+# reorder the weights to match and multiply once. The try-it cell times it on LeNet-5's second
+# convolution against the pixel loop above and against your module 09 `conv2d` (when module 09
+# is complete in your workspace).
+
+# %% nbgrader={"grade": false, "grade_id": "conv2d-im2col", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def conv2d_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int = 0) -> np.ndarray:
     """Stride-1 convolution as ONE matmul: (N, C, H, W), (O, C, kh, kw), (O,) -> (N, O, Ho, Wo)."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
+    # HINT: xl = x.transpose(0, 2, 3, 1); pad it into np.zeros((n, h + 2p, wd + 2p, c), x.dtype);
+    # HINT: sliding_window_view(xp, (kh, kw), axis=(1, 2)) is (N, Ho, Wo, C, kh, kw): transpose to
+    # HINT: (0, 1, 2, 4, 5, 3), reshape to (N Ho Wo, kh kw C); w.transpose(2, 3, 1, 0) likewise
     ### BEGIN SOLUTION
     xl = x.transpose(0, 2, 3, 1)  # (N, H, W, C) view: channels last
     if padding:
@@ -107,6 +268,54 @@ def conv2d_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: int = 0)
     ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    try:
+        from tinytorch.convolutions import conv2d as framework_conv2d
+    except ImportError:  # module 09 is not a prerequisite of this one
+        framework_conv2d = None
+    rng = np.random.default_rng(0)
+    for name, (n, c, hw, o, pad) in (("conv 1", (128, 1, 28, 6, 2)), ("conv 2", (128, 6, 14, 16, 0)),
+                                     ("conv 2", (1, 6, 14, 16, 0))):  # LeNet-5's two convolutions
+        xc = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
+        wc, bc = rng.standard_normal((o, c, 5, 5), dtype=np.float32), np.zeros(o, np.float32)
+        loops = time_ms(lambda: conv2d_loops(xc, wc, bc, pad), repeats=3)
+        ours = time_ms(lambda: conv2d_im2col(xc, wc, bc, pad), repeats=10)
+        err = np.abs(conv2d_im2col(xc, wc, bc, pad) - conv2d_loops(xc, wc, bc, pad)).max()
+        line = (f"LeNet {name}, batch {n:3d}: loop over pixels {loops:7.2f} ms, im2col {ours:6.2f} ms "
+                f"({loops / ours:4.1f}x), largest difference {err:.1g}")
+        if framework_conv2d is not None:
+            module09 = time_ms(lambda: framework_conv2d(Tensor(xc), Tensor(wc), Tensor(bc), padding=pad), repeats=10)
+            line += f"; module 09's conv2d {module09:.2f} ms"
+        print(line)
+
+# %% nbgrader={"grade": true, "grade_id": "check-conv2d-im2col", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "conv2d_im2col")
+
+# %% [markdown]
+# ## Step 3: fused kernels - one node, few buffers
+#
+# Build GELU from the primitive ops of module 01,
+# $\text{GELU}(x) = \tfrac12 x\,(1 + \tanh(c\,(x + 0.044715\,x^3)))$ with $c = \sqrt{2/\pi}$, and
+# your graph gets about a dozen nodes: the multiplies for $x^3$, the scale, the add, the pieces
+# of tanh, the final products. Each node costs the engine a few microseconds of Python in the
+# forward and again in the backward, keeps its output alive for the backward pass, and - what
+# matters more for big tensors - writes a fresh array: on a $(2048, 512)$ float32 activation (the
+# GPT's MLP at batch 32) every temporary is 4 MB written and read again. The backward rules
+# allocate as many more.
+#
+# A **fused kernel** is one graph node with a hand-written backward: the forward computes the
+# output in a couple of buffers and saves only what the backward needs, and the backward
+# computes $\partial y / \partial x$ in a couple more. Module 06 already gave your framework
+# fused `linear`, `cross_entropy`, `gelu` and module 13 `layer_norm`, for exactly this reason.
+# The given cell below has the *composed* versions - GELU, LayerNorm and softmax + cross-entropy
+# made of primitive Tensor ops - so that the try-it cell can time them against the fused ones.
+# They compute the same numbers (the try-it cell prints the differences).
+
+# %%
 def gelu_composed(x: Tensor) -> Tensor:
     """The 'before': tanh-GELU from primitive Tensor ops (each one a graph node and an array)."""
     inner = (x + 0.044715 * x * x * x) * GELU_C
@@ -115,9 +324,45 @@ def gelu_composed(x: Tensor) -> Tensor:
     return 0.5 * x * (t + 1.0)
 
 
+def layer_norm_composed(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """The 'before': LayerNorm over the last axis from mean, sub, mul, sqrt, div."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    return xc / (var + eps).sqrt() * weight + bias
+
+
+def cross_entropy_composed(logits: Tensor, targets: np.ndarray) -> Tensor:
+    """The 'before': log-softmax from exp, sum and log, then the mean of the picked entries."""
+    z = logits - Tensor(logits.data.max(axis=-1, keepdims=True))  # a constant shift: no gradient
+    logp = z - z.exp().sum(axis=-1, keepdims=True).log()
+    return -logp[np.arange(len(targets)), targets].mean()
+
+
+# %% [markdown]
+# ### `gelu_fused`: the forward in two buffers
+#
+# Your task is a GELU that is one node *and* frugal with memory, using in-place operators
+# (`t *= ...`) and the `out=` argument of NumPy's ufuncs (`np.tanh(t, out=t)` writes the result
+# into `t` instead of allocating one). Two buffers are enough:
+#
+# 1. `t = np.multiply(v, v)`, then in place `t *= 0.044715; t += 1; t *= v; t *= c` gives
+#    $u = c\,(x + 0.044715 x^3)$, and `np.tanh(t, out=t)` turns it into $\tanh u$ - saved for the
+#    backward;
+# 2. `y = np.add(t, 1.0)`, then `y *= v; y *= 0.5` is the output.
+#
+# Module 02's `gelu` writes about nine temporaries for the same result. Keep the constants Python
+# floats (`GELU_C` is one): NumPy keeps a float32 array float32 when it meets a Python float, but
+# a float64 *array* in the expression promotes the result, and a float32 model that turns float64
+# halfway is about twice as slow (see the float32 section). The output must be `Tensor._make(y, (x,), "gelu_fused", t)`: one node,
+# the tanh saved. Worked example: at $x = 1$, $u = 0.7979 \cdot 1.044715 = 0.8336$,
+# $\tanh u = 0.6823$, and $y = 0.5 \cdot 1 \cdot 1.6823 = 0.8412$.
+
+# %% nbgrader={"grade": false, "grade_id": "gelu-fused", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gelu_fused(x: Tensor) -> Tensor:
     """tanh-GELU as one node: y = 0.5 x (1 + tanh(c (x + 0.044715 x^3))), two buffers."""
     v = x.data
+    # HINT: t = np.multiply(v, v); t *= 0.044715; t += 1.0; t *= v; t *= GELU_C; np.tanh(t, out=t)
+    # HINT: y = np.add(t, 1.0); y *= v; y *= 0.5
     ### BEGIN SOLUTION
     t = np.multiply(v, v)  # buffer 1: x^2 ...
     t *= 0.044715
@@ -132,10 +377,40 @@ def gelu_fused(x: Tensor) -> Tensor:
     return Tensor._make(y, (x,), "gelu_fused", t)
 
 
+# %%
+if __name__ == "__main__":
+    one = gelu_fused(Tensor([1.0, -1.0, 0.0, 3.0], requires_grad=True))
+    print("gelu_fused([1, -1, 0, 3]) =", one.data.round(4), " op:", one._op, " dtype:", one.dtype)
+
+# %% nbgrader={"grade": true, "grade_id": "check-gelu-fused-forward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "gelu_fused_forward")
+
+# %% [markdown]
+# ### `gelu_fused_backward`: the derivative from the saved tanh
+#
+# With $u = c\,(x + 0.044715 x^3)$ and $t = \tanh u$, the product rule and
+# $\tanh' = 1 - \tanh^2$ give
+#
+# $$\frac{dy}{dx} = \tfrac12 (1 + t) + \tfrac12\, x\, (1 - t^2)\; c\,(1 + 3 \cdot 0.044715\, x^2).$$
+#
+# At $x = 1$: $\tfrac12 \cdot 1.6823 + \tfrac12 \cdot 0.5344 \cdot 0.7979 \cdot 1.1341 = 0.8412 + 0.2418 = 1.0830$.
+# Again two buffers: `d` for $c(1 + 0.134145 x^2)$, then times $1 - t^2$ (built in `s`), times
+# $x$; reuse `s` for $1 + t$ with `np.add(t, 1.0, out=s)`, add it, halve, and multiply by the
+# incoming gradient `g`. Return a one-element tuple `(d,)`. Two rules of the engine matter here:
+# never write into `g` (the engine may hand the same array to several parents) and never write
+# into the saved `t` (a second `backward()` on the same graph would read your changes). The rule
+# is registered under the op name of your forward, `"gelu_fused"`.
+
+# %% nbgrader={"grade": false, "grade_id": "gelu-fused-backward", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @register_backward("gelu_fused")
 def gelu_fused_backward(g, out):
     """dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 0.044715 x^2), with t the saved tanh."""
     v, t = out._parents[0].data, out._saved
+    # HINT: d = np.multiply(v, v); d *= 3 * 0.044715; d += 1; d *= GELU_C; s = np.multiply(t, t);
+    # HINT: np.subtract(1.0, s, out=s); d *= s; d *= v; np.add(t, 1.0, out=s); d += s; d *= 0.5; d *= g
     ### BEGIN SOLUTION
     d = np.multiply(v, v)  # buffer 1: du/dx = c (1 + 0.134145 x^2)
     d *= 3 * 0.044715
@@ -153,11 +428,146 @@ def gelu_fused_backward(g, out):
     ### END SOLUTION
 
 
+# %% [markdown]
+# The try-it cell times forward + backward of the three GELUs on the GPT's MLP activation
+# $(2048, 512)$, then LayerNorm on $(2048, 128)$ and softmax + cross-entropy on $(2048, 65)$,
+# composed against fused, and prints the largest difference in value and gradient. Read the
+# numbers with the systems view in mind: the gain of a fused kernel is fewer passes over memory
+# plus fewer graph nodes, so it is largest where the tensor is big and the op is a long chain.
+# Measured in two runs on the shared machine: GELU composed 56-150 ms, module 02's `gelu` 11-24 ms,
+# `gelu_fused` 7.7-7.9 ms (the same gradient to $10^{-6}$); LayerNorm composed 4.4-5.3 ms against
+# 2.9 ms fused; softmax + cross-entropy composed 1.3-1.5 ms against 1.0-1.1 ms fused. The
+# composed GELU pays for twelve nodes and their temporaries; between module 02's one-node `gelu`
+# and yours the only difference is the nine temporaries against two.
+
+# %%
+if __name__ == "__main__":
+    from tinytorch.activations import gelu as gelu_module02
+    from tinytorch.losses import CrossEntropyLoss
+
+    try:
+        from tinytorch.transformers import layer_norm  # module 13's fused LayerNorm
+    except ImportError:  # module 13 is not a prerequisite of this one
+        layer_norm = None
+
+    rng = np.random.default_rng(0)
+
+    def fwd_bwd(fn, *arrays):
+        ts = [Tensor(a, requires_grad=True) for a in arrays]
+        fn(*ts).sum().backward()
+        return ts[0].grad.data
+
+    h = rng.standard_normal((2048, 512), dtype=np.float32)
+    for name, fn in (("composed", gelu_composed), ("module 02 gelu", gelu_module02), ("gelu_fused", gelu_fused)):
+        ms = time_ms(lambda: fwd_bwd(fn, h), repeats=7)
+        diff = np.abs(fwd_bwd(fn, h) - fwd_bwd(gelu_module02, h)).max()
+        print(f"GELU (2048, 512) forward + backward, {name:15s}: {ms:6.2f} ms  (gradient differs by {diff:.1g})")
+    xs = rng.standard_normal((2048, 128), dtype=np.float32)
+    wln, bln = np.ones(128, np.float32), np.zeros(128, np.float32)
+    for name, fn in (("composed", layer_norm_composed), ("fused", layer_norm)) if layer_norm else ():
+        ms = time_ms(lambda: fwd_bwd(fn, xs, wln, bln), repeats=7)
+        print(f"LayerNorm (2048, 128) forward + backward, {name:8s}: {ms:6.2f} ms")
+    logits, labels = rng.standard_normal((2048, 65), dtype=np.float32), rng.integers(0, 65, 2048)
+    ce = CrossEntropyLoss()
+    for name, fn in (("composed", lambda z: cross_entropy_composed(z, labels)), ("fused", lambda z: ce(z, labels))):
+        ms = time_ms(lambda: fwd_bwd(fn, logits), repeats=7)
+        print(f"softmax + cross-entropy (2048, 65), {name:8s}: {ms:6.2f} ms")
+
+# %% nbgrader={"grade": true, "grade_id": "check-gelu-fused-backward", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "gelu_fused_backward")
+
+# %% [markdown]
+# ## In-place ops, `out=` buffers, and float32 against float64
+#
+# Two rules that need no new function, only discipline, measured by the next cell.
+#
+# **In place and `out=`.** `y = a * b + c` allocates two arrays: `a * b`, then the sum. Written
+# `np.multiply(a, b, out=y); y += c` with `y` allocated once, it allocates nothing per call. The
+# arithmetic is the same; what changes is memory traffic and allocation. A fresh array above
+# glibc's mmap threshold (32 MB by default) is handed back to the operating system when freed, and
+# the next step page-faults it back in - zeroed pages, one fault per 4 KB - which is why
+# `tinytorch/__init__.py` raises that threshold at import (it sped up the hand-written training
+# steps by 18-20% in the measurements of `bench/`). In an autograd framework you cannot write
+# into everything: an array that the graph saved for the backward must stay as it is, which is
+# why the fused kernels above own their buffers and leave `g` and the saved arrays alone.
+#
+# **float32.** A float64 number is 8 bytes: every elementwise op moves twice the memory, and BLAS
+# does half as many multiply-adds per vector instruction (an AVX2 register holds 8 float32 or 4
+# float64). Expect about 2x on both kinds of work: measured here, `a * b` on 4 M numbers took
+# 3.0 ms in float32 and 11.4 ms in float64 (more than 2x: 48 MB instead of 24 MB no longer fits
+# the caches), a 512 x 512 matmul 20 ms against 24 ms while other jobs held the cores, and
+# `a * b + c` 5.1 ms with fresh arrays against 4.5 ms into a reused `out=` buffer (at 16 MB per
+# array, below the raised mmap threshold, the saving is the allocation and one pass of
+# zero-filled pages). The traps that quietly produce float64:
+# `np.zeros(n)` and `np.random.randn` without a dtype, `np.float64` scalars, and division of an
+# integer array. One float64 bias is enough: NumPy promotes the whole product.
+
+# %%
+if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    a32, b32, c32 = (rng.standard_normal(4_000_000, dtype=np.float32) for _ in range(3))
+    buf = np.empty_like(a32)
+
+    def fresh():
+        return a32 * b32 + c32
+
+    def reused():
+        np.multiply(a32, b32, out=buf)
+        np.add(buf, c32, out=buf)
+        return buf
+
+    print(f"a * b + c on 4 M float32: fresh arrays {time_ms(fresh, 7):.2f} ms, out= buffer {time_ms(reused, 7):.2f} ms")
+    m32 = rng.standard_normal((512, 512), dtype=np.float32)
+    m64 = m32.astype(np.float64)
+    print(f"512 x 512 matmul: float32 {time_ms(lambda: m32 @ m32, 7):.2f} ms, float64 {time_ms(lambda: m64 @ m64, 7):.2f} ms")
+    a64, b64 = a32.astype(np.float64), b32.astype(np.float64)
+    print(f"a * b on 4 M numbers: float32 {time_ms(lambda: a32 * b32, 7):.2f} ms, float64 {time_ms(lambda: a64 * b64, 7):.2f} ms")
+    print("a float64 trap: (float32 array * np.zeros(3)).dtype =", (np.ones(3, np.float32) * np.zeros(3)).dtype)
+
+# %% [markdown]
+# ## Step 4: data-parallel training across CPU cores
+#
+# Everything so far runs on one core, apart from the matmuls that BLAS spreads over several.
+# In the step of a small CNN about half of the time is *not* matmul - im2col copies, col2im,
+# pooling, ReLU, the optimizer's elementwise updates - and that half runs on one core however
+# many the machine has. Data parallelism uses the others: split the batch into $K$ shards, run
+# each shard's forward and backward at the same time, and combine the gradients.
+#
+# **The math is exact.** For a loss that is the mean over the batch, with shard $k$ holding
+# $n_k$ of the $n$ examples and $L_k$ its own mean loss,
+#
+# $$L = \frac1n \sum_{i=1}^{n} \ell_i = \sum_k \frac{n_k}{n}\, L_k \quad\Longrightarrow\quad \frac{\partial L}{\partial p} = \sum_k \frac{n_k}{n}\, \frac{\partial L_k}{\partial p}.$$
+#
+# Weighted by shard size, not a plain mean of the shard gradients: with a batch of 7 over two
+# threads (4 + 3), the plain mean gives the last three examples weight $1/6$ each instead of
+# $1/7$. The sum is the same up to float32 rounding (the additions happen in a different order),
+# which is what the checks compare, to about $10^{-6}$ relative.
+#
+# **Why Python threads help at all.** CPython's global interpreter lock (GIL) lets one thread
+# run Python bytecode at a time, so a thread pool running pure Python is no faster than one
+# thread. But NumPy *releases* the GIL inside its C loops and BLAS calls: while one thread is in
+# a 2 ms im2col copy, another can build its graph, or run its own copy on the second core. What
+# stays serial is the Python part of each step - the engine's per-node work, the Module calls -
+# so models with big arrays per node gain, and tiny models lose (the MLP of module 03 got slower
+# with two threads in the measurements of PERFORMANCE.md).
+#
+# **One BLAS thread per worker.** OpenBLAS has its own pool of threads, sized to the cores. Two
+# Python threads each calling a two-thread BLAS put four busy threads on two cores, and OpenBLAS
+# threads spin while they wait: on a loaded machine a step can slow down many times. Inside the
+# data-parallel step, set BLAS to one thread. Its pool is sized when NumPy is loaded, so the
+# portable way is the environment, `OPENBLAS_NUM_THREADS=1` before `import numpy`; the given
+# `blas_threads(n)` below changes it at run time through OpenBLAS's own `set_num_threads`, found
+# with `ctypes` in the library NumPy loaded (a no-op with another BLAS - then use the variable).
+
+# %%
 def _openblas():
     """(get, set) for the OpenBLAS that NumPy loaded, through ctypes; None if not found."""
     paths = []
     try:
-        with open("/proc/self/maps") as f:
+        with open("/proc/self/maps") as f:  # Linux: the libraries this process has loaded
             paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
     except OSError:
         pass
@@ -166,7 +576,7 @@ def _openblas():
         glob.glob(os.path.join(np_dir, ".dylibs", "*openblas*"))
     for path in paths:
         try:
-            lib = ctypes.CDLL(path)
+            lib = ctypes.CDLL(path)  # already loaded: the same library, not a second copy
         except OSError:
             continue
         for suffix in ("64_", "", "_64"):
@@ -183,6 +593,7 @@ _BLAS = _openblas()
 
 
 def blas_thread_count() -> int | None:
+    """OpenBLAS's current thread count, or None when NumPy's BLAS is not an OpenBLAS found here."""
     return None if _BLAS is None else int(_BLAS[0]())
 
 
@@ -201,8 +612,20 @@ def blas_threads(n: int | None):
         _BLAS[1](before)
 
 
+# %% [markdown]
+# ### `split_batch`: the shards
+#
+# `split_batch(n, parts)` returns `min(parts, n)` contiguous slices that cover `0 .. n-1` in
+# order, with sizes that differ by at most one - the first `n % parts` shards get one extra row.
+# Worked examples: 10 rows over 3 threads are `[0:4], [4:7], [7:10]`; 7 over 2 are `[0:4],
+# [4:7]`; 2 rows over 4 threads are two shards of one (an empty shard would be a mean over
+# nothing - NaN). Contiguous slices of a C-ordered batch are views: splitting copies nothing.
+
+# %% nbgrader={"grade": false, "grade_id": "split-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def split_batch(n: int, parts: int) -> list[slice]:
     """min(parts, n) contiguous slices covering range(n) in order, sizes differing by at most 1."""
+    # HINT: parts = max(1, min(parts, n)); base, extra = divmod(n, parts); shard k has
+    # HINT: base + (1 if k < extra else 0) rows, starting where the previous one stopped
     ### BEGIN SOLUTION
     parts = max(1, min(parts, n))
     base, extra = divmod(n, parts)
@@ -215,9 +638,44 @@ def split_batch(n: int, parts: int) -> list[slice]:
     ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    for n, parts in ((10, 3), (7, 2), (2, 4), (128, 2)):
+        print(f"split_batch({n}, {parts}) ->", [(s.start, s.stop) for s in split_batch(n, parts)])
+
+# %% nbgrader={"grade": true, "grade_id": "check-split-batch", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "split_batch")
+
+# %% [markdown]
+# ### `replicate`: the same weights, separate gradients
+#
+# Why not run every shard on the model itself? Because of what module 06's engine does at a
+# leaf: `if node.grad is None: node.grad = ...` else `node.grad.data = node.grad.data + g`. Two
+# threads on the same Parameter can both see `None` and both assign - one gradient is lost - or
+# both read the old sum and write back their own. The GIL does not prevent this: a thread can be
+# switched out between the read and the write. The cure is a **per-thread gradient buffer**: each
+# thread gets a *replica* of the model whose Parameter objects are new (so each has its own
+# `.grad`) but whose `.data` are the model's own arrays (so no weight is copied, and every replica
+# always computes with the current weights).
+#
+# `copy.deepcopy(model, memo)` does this in one call if the memo says "these arrays are already
+# copied - to themselves": `memo = {id(p.data): p.data for p in model.parameters()}`. The deep copy
+# then makes new Modules and new Parameters, but reuses every weight array as it is; a weight
+# used twice (the GPT's tied embedding and output head) is one Parameter in the model, and
+# deepcopy's memo keeps it one Parameter in the replica. Clear each replica parameter's `.grad`.
+# A model with buffers that training updates (BatchNorm's running statistics) would get copies of
+# those in every replica: each thread would update its own - the same limitation as PyTorch's
+# `DataParallel` without synchronised batch norm. The models here have none.
+
+# %% nbgrader={"grade": false, "grade_id": "replicate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def replicate(model):
     """A copy of `model` with NEW Parameter objects that share the model's arrays (no copy of any
     weight; a tied weight stays tied), so that its backward fills its own .grad."""
+    # HINT: memo = {id(p.data): p.data for p in model.parameters()}; rep = copy.deepcopy(model, memo);
+    # HINT: then p.grad = None for every parameter of rep
     ### BEGIN SOLUTION
     memo = {id(p.data): p.data for p in model.parameters()}  # deepcopy returns these as they are
     rep = copy.deepcopy(model, memo)
@@ -227,6 +685,58 @@ def replicate(model):
     ### END SOLUTION
 
 
+# %%
+if __name__ == "__main__":
+    from tinytorch.layers import Linear
+
+    lin = Linear(3, 2)
+    twin = replicate(lin)
+    print("new Parameter:", twin.weight is not lin.weight, "  same array:", twin.weight.data is lin.weight.data)
+    lin.weight.data[0, 0] = 5.0  # an in-place update of the model...
+    print("the replica sees it:", float(twin.weight.data[0, 0]))
+
+# %% nbgrader={"grade": true, "grade_id": "check-replicate", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "replicate")
+
+# %% [markdown]
+# ### `DataParallel`: forward and backward in threads, gradients averaged
+#
+# `__init__(model, threads=2, blas=1)` keeps the model's parameter list, one replica per thread
+# (and each replica's parameter list, in the same order - deepcopy preserves it), and a
+# `ThreadPoolExecutor(threads)` (None for one thread). `forward_backward(loss_fn, x, y)`:
+#
+# 1. `shards = split_batch(n, threads)`;
+# 2. in each thread $k$: point every replica parameter at the model's current array
+#    (`rp.data, rp.grad = p.data, None` - an optimizer that rebinds `p.data` instead of
+#    updating it in place would otherwise leave the replica on stale weights), then
+#    `loss_fn(replica(Tensor(x[s])), Tensor(y[s]))`;
+# 3. the backward of each shard's loss, again one per thread - but with the main thread inside
+#    `no_grad()` while they run. The reason is the second race: grad mode is ONE global flag
+#    (module 01's `_grad_enabled`), and `backward()` switches it off and back on. Thread A saves
+#    "on" and switches off; thread B saves "off"; A restores "on"; B restores "off" - and grad
+#    mode stays off for good, silently. With the main thread's `no_grad()` around the whole
+#    phase, every thread saves and restores "off", and the main thread restores "on" once they
+#    are all done. The same flag is why the forwards and the backwards are two separate phases:
+#    a forward that ran while another thread's backward had switched recording off would build
+#    no graph at all;
+# 4. for every parameter, $\sum_k (n_k/n)\, g_k$ over the replicas that have a gradient, added to
+#    the model's `.grad` as `backward()` would (assign if `None`, else add: gradients
+#    accumulate);
+# 5. return the full-batch loss, $\sum_k (n_k / n) L_k$, as a float.
+#
+# Run all of it inside `with blas_threads(self.blas):`. `pool.map` returns results in order, so
+# shard $k$'s loss is element $k$. The given `step` and `parallel_step` wrap it into a training
+# step (zero_grad, forward_backward, optimizer.step); `parallel_step` builds the DataParallel once
+# per model and keeps it in a `WeakKeyDictionary` (it holds the parameters, not the model, so the
+# model can still be garbage-collected). **Memory:** every shard's graph is alive during the
+# backward phase, so the activations are those of the whole batch, as with one thread; the
+# replicas add only Python objects, no weights; the gradient buffers add one set of gradients
+# per thread - for the 0.8 M-parameter GPT, 3.2 MB each.
+
+# %% nbgrader={"grade": false, "grade_id": "data-parallel", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def _rows(a):
     return a.data if isinstance(a, Tensor) else np.asarray(a)
 
@@ -238,6 +748,8 @@ class DataParallel:
 
     def __init__(self, model, threads: int = 2, blas: int | None = 1):
         self.threads, self.blas = int(threads), blas
+        # HINT: self.params = model.parameters(); self.replicas = [replicate(model) ...];
+        # HINT: self.replica_params = [rep.parameters() ...]; self.pool = ThreadPoolExecutor(...) or None
         ### BEGIN SOLUTION
         self.params = model.parameters()
         self.replicas = [replicate(model) for _ in range(self.threads)]
@@ -246,6 +758,7 @@ class DataParallel:
         ### END SOLUTION
 
     def _map(self, fn, items):
+        """[fn(i) for i in items], in the pool's threads (in order)."""
         items = list(items)
         if self.pool is None or len(items) == 1:
             return [fn(i) for i in items]
@@ -256,6 +769,10 @@ class DataParallel:
         model's .grad, as loss.backward() would; return the loss."""
         xs, ys = _rows(x), _rows(y)
         n = len(xs)
+        # HINT: shards = split_batch(n, self.threads); a forward(k) that re-points replica k's
+        # HINT: parameters and returns its shard's loss; self._map it; then under no_grad():
+        # HINT: self._map(lambda loss: loss.backward(), losses); all inside blas_threads(self.blas);
+        # HINT: then sum (n_k / n) * grad_k per parameter into p.grad, return the weighted loss
         ### BEGIN SOLUTION
         shards = split_batch(n, self.threads)
 
@@ -267,7 +784,7 @@ class DataParallel:
 
         with blas_threads(self.blas):
             losses = self._map(forward, range(len(shards)))
-            with no_grad():  # ONE switch of the global grad mode, not one per thread (see lesson)
+            with no_grad():  # ONE switch of the global grad mode, not one per thread
                 self._map(lambda loss: loss.backward(), losses)
         weights = [(s.stop - s.start) / n for s in shards]
         for i, p in enumerate(self.params):
@@ -287,12 +804,17 @@ class DataParallel:
         ### END SOLUTION
 
     def step(self, loss_fn, optimizer, x, y) -> float:
+        """One training step: zero_grad, forward_backward, optimizer.step(); returns the loss."""
         optimizer.zero_grad()
         loss = self.forward_backward(loss_fn, x, y)
         optimizer.step()
         return loss
 
 
+# %% [markdown]
+# `parallel_step` is the one-call form that `bench/bench_accel.py` and milestone 06 use.
+
+# %%
 _PARALLEL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -302,3 +824,112 @@ def parallel_step(model, loss_fn, optimizer, x, y, threads: int = 2) -> float:
     if dp is None or dp.threads != threads:
         dp = _PARALLEL[model] = DataParallel(model, threads)
     return dp.step(loss_fn, optimizer, x, y)
+
+
+# %% [markdown]
+# The try-it cell trains LeNet-5 at batch 128 for a few steps with one thread (BLAS at one
+# thread, for a fair comparison) and with `parallel_step` at two, from the same weights, and
+# prints the time per step and both losses - which agree to float32 rounding at every step.
+# Threads only help when a core is idle: in one run on the shared 2-core machine, with other jobs
+# keeping both cores busy (load average 6.6), two threads were *slower* (62 ms one thread, 97 ms
+# two), while `bench/bench_accel.py` in a calmer moment measured 53 ms against 27 ms (1.95x). Time
+# it yourself, and read the load average the cell prints next to the result.
+
+# %%
+if __name__ == "__main__":
+    from tinytorch.activations import ReLU
+    from tinytorch.layers import Flatten, Linear, Sequential
+    from tinytorch.losses import CrossEntropyLoss
+    from tinytorch.optimizers import SGD
+    from tinytorch.tensor import manual_seed
+
+    try:
+        from tinytorch.convolutions import Conv2d, MaxPool2d
+    except ImportError:  # without module 09: the MNIST MLP instead (expect little or no gain)
+        Conv2d = None
+
+    def lenet():
+        manual_seed(0)
+        if Conv2d is None:
+            return Sequential(Flatten(), Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
+        return Sequential(Conv2d(1, 6, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(),
+                          MaxPool2d(2), Flatten(), Linear(400, 120), ReLU(), Linear(120, 84), ReLU(),
+                          Linear(84, 10))
+
+    rng = np.random.default_rng(0)
+    xb, yb = Tensor(rng.standard_normal((128, 1, 28, 28), dtype=np.float32)), Tensor(rng.integers(0, 10, 128))
+    ce = CrossEntropyLoss()
+    one, two = lenet(), lenet()
+    opt1, opt2 = SGD(one.parameters(), lr=0.01, momentum=0.9), SGD(two.parameters(), lr=0.01, momentum=0.9)
+
+    def step_one_thread():
+        with blas_threads(1):
+            opt1.zero_grad()
+            loss = ce(one(xb), yb)
+            loss.backward()
+            opt1.step()
+        return loss.item()
+
+    losses = [(step_one_thread(), parallel_step(two, ce, opt2, xb, yb, threads=2)) for _ in range(3)]
+    print("losses (one thread, two threads):", [(round(a, 5), round(b, 5)) for a, b in losses])
+    t1 = time_ms(step_one_thread, repeats=5)
+    t2 = time_ms(lambda: parallel_step(two, ce, opt2, xb, yb, threads=2), repeats=5)
+    print(f"{'LeNet-5' if Conv2d else 'MLP'} step, batch 128: one thread {t1:.1f} ms, two threads {t2:.1f} ms ({t1 / t2:.2f}x) "
+          f"on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+
+# %% nbgrader={"grade": true, "grade_id": "check-data-parallel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "DataParallel")
+
+# %% [markdown]
+# ## What NumPy cannot speed up
+#
+# Say it plainly: these techniques take a NumPy framework close to PyTorch on CPU for medium-sized
+# tensors, and no further.
+#
+# - **Per-call overhead is a floor.** Every NumPy call and every graph node costs microseconds of
+#   Python. At batch 1 (inference, milestone 06's SingleStream) the arithmetic of LeNet-5 is
+#   tiny and this overhead *is* the latency; no vectorisation removes it - only fewer, bigger
+#   calls do. A compiler that fuses a whole graph into one loop (PyTorch's `torch.compile`, JAX's
+#   XLA) removes it; NumPy has none.
+# - **No fusion across ops.** Each ufunc is one pass over memory. `gelu_fused` still makes about
+#   a dozen passes over its buffers; a compiled kernel makes one, keeping each number in a
+#   register. Elementwise chains stay bound by memory bandwidth.
+# - **NumPy's own loops use one core.** Only BLAS is multi-threaded. Threads across shards win
+#   back some of the rest, but the Python part of every step (the engine, the Modules) is still
+#   serialised by the GIL, so the gain stays well short of the number of cores, and a model with
+#   small arrays per node (the MNIST MLP) gets slower with threads.
+# - **No int8 or float16 matrix kernels.** Module 15's int8 codes are a memory win only; NumPy
+#   multiplies them in slow generic loops. float16 arithmetic in NumPy is emulated and slower
+#   than float32.
+# - **im2col costs memory.** A patch matrix is $k_h k_w$ times its input; real frameworks switch to
+#   direct, Winograd or FFT convolutions where that hurts.
+#
+# ## What you built, and what the benchmark says
+#
+# You wrote a loop-free distance table (one matmul instead of $n m$ calls), a convolution as one
+# patch matrix and one matmul, a fused GELU in two buffers with its backward, and a data-parallel
+# training step that is exact: the gradient of the whole batch, from shards in threads, without
+# races on `.grad` or on the grad-mode flag. `bench/bench_accel.py` puts it beside single-thread
+# tinytorch, hand-written NumPy and PyTorch CPU in one run (`python bench/bench_accel.py`, or
+# `OPENBLAS_NUM_THREADS=1 python bench/bench_accel.py` so that the one-thread rows really use one
+# core while PyTorch keeps its own pool). Measured on the shared 2-core machine of this course,
+# best of 5 rounds of 20 steps:
+#
+# BENCH_TABLE
+#
+# Milestone 06 uses `parallel_step` for the optimised training runs, and module 19 will measure
+# latency and throughput with the discipline this module started: warm-up, many repeats, the
+# machine described, and numbers from one run.
+#
+# ## Check your work
+#
+# The last cell runs every check of the module - the same as `tito module test 18`.
+
+# %% nbgrader={"grade": true, "grade_id": "check-acceleration", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18")

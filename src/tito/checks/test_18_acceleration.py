@@ -1,0 +1,318 @@
+"""Checks for module 18 (acceleration): pairwise_sq_distances, conv2d_im2col, gelu_fused and its
+backward rule, split_batch, replicate, DataParallel (forward_backward, step) and parallel_step.
+
+The checks verify correctness, never speed (timings on a shared machine prove nothing). The
+loop-free functions are compared with float64 references and the given loop versions, on awkward
+shapes (one row, one input channel, a non-square kernel, padding) and on inputs far from the
+origin, where |a|^2 - 2ab + |b|^2 cancels and rounds below zero. gelu_fused must be ONE graph node
+that keeps the input's dtype, agree with the formula, and pass central differences in float64;
+its backward must not write into the incoming gradient. The data-parallel step is compared with
+the one-thread step on the same tiny seeded models (two MLPs and a net that uses one weight twice,
+as a GPT ties its embedding and head): gradients within float32 rounding for uneven shards (batch 7 over 2 and 3 threads,
+where an unweighted mean of the shard gradients is wrong), accumulation into an existing .grad,
+a model's own .grad never touched by the replicas, grad mode on afterwards, several optimizer
+steps in a row (the replicas must see the updated weights), and repeated 4-thread runs (races).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinytorch.tensor as tt
+from tinytorch.acceleration import (DataParallel, conv2d_im2col, conv2d_loops, gelu_fused,
+                                    gelu_fused_backward, pairwise_sq_distances, parallel_step,
+                                    replicate, split_batch)
+from tinytorch.activations import ReLU, Tanh
+from tinytorch.layers import Linear, Module, Sequential
+from tinytorch.losses import CrossEntropyLoss, MSELoss
+from tinytorch.optimizers import SGD, Adam
+from tinytorch.tensor import Tensor, is_grad_enabled
+from tito.checks.harness import assert_close, call, gradcheck, torch_or_skip
+
+GELU_C = np.sqrt(2.0 / np.pi)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    tt.manual_seed(0)
+    yield
+    tt.manual_seed(0)
+
+
+def rand(*shape, seed=0, scale=1.0, shift=0.0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(shape) * scale + shift).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# pairwise_sq_distances
+# ---------------------------------------------------------------------------------------------
+def sq_dists64(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+
+
+@pytest.mark.task("pairwise_sq_distances")
+@pytest.mark.parametrize("n,m,d", [(7, 5, 3), (1, 4, 6), (6, 1, 2), (3, 3, 1)])
+def test_pairwise_sq_distances_matches_float64(n, m, d):
+    a, b = rand(n, d, seed=1), rand(m, d, seed=2)
+    out = call("pairwise_sq_distances", pairwise_sq_distances, a, b)
+    out = np.asarray(out)
+    assert out.dtype == np.float32, f"pairwise_sq_distances: float32 inputs gave {out.dtype} (keep float32)"
+    assert_close(out, sq_dists64(a, b), "pairwise_sq_distances", [a, b], atol=1e-4)
+
+
+@pytest.mark.task("pairwise_sq_distances")
+def test_pairwise_sq_distances_never_negative_far_from_origin():
+    a = rand(6, 16, seed=3, scale=0.01, shift=300.0)  # |a|^2 ~ 1.4e6: the formula cancels
+    out = np.asarray(call("pairwise_sq_distances", pairwise_sq_distances, a, a))
+    assert (out >= 0).all(), (f"pairwise_sq_distances: negative squared distances {out.min():.4g} "
+                              "(rounding in |a|^2 - 2ab + |b|^2: clip at 0)")
+    assert np.abs(np.diag(out)).max() <= 2.0, "pairwise_sq_distances: distance of a row to itself is not ~0"
+    loops = np.array([[float(((p - q).astype(np.float64) ** 2).sum()) for q in a] for p in a])
+    assert_close(out, loops, "pairwise_sq_distances (inputs far from the origin)", [a], atol=2.0, rtol=1e-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d_im2col
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.task("conv2d_im2col")
+@pytest.mark.parametrize("n,c,h,w,o,kh,kw,pad", [(2, 3, 6, 5, 4, 3, 3, 1), (3, 1, 7, 7, 2, 5, 5, 2),
+                                                 (1, 2, 5, 6, 3, 3, 2, 0), (2, 4, 3, 3, 5, 1, 1, 0)])
+def test_conv2d_im2col_matches_loops(n, c, h, w, o, kh, kw, pad):
+    x, wt, b = rand(n, c, h, w, seed=4), rand(o, c, kh, kw, seed=5), rand(o, seed=6)
+    x0 = x.copy()
+    out = np.asarray(call("conv2d_im2col", conv2d_im2col, x, wt, b, pad))
+    assert np.array_equal(x, x0), "conv2d_im2col: changed its input in place"
+    expected = conv2d_loops(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), pad)
+    assert out.dtype == np.float32, f"conv2d_im2col: float32 inputs gave {out.dtype}"
+    assert_close(out, expected, f"conv2d_im2col (kernel {kh}x{kw}, padding {pad}, {c} channels)",
+                 atol=1e-4)
+
+
+@pytest.mark.task("conv2d_im2col")
+def test_conv2d_im2col_matches_torch():
+    torch = torch_or_skip()
+    x, wt, b = rand(2, 3, 8, 8, seed=7), rand(6, 3, 5, 5, seed=8), rand(6, seed=9)
+    out = call("conv2d_im2col", conv2d_im2col, x, wt, b, 2)
+    ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(wt), torch.tensor(b), padding=2).numpy()
+    assert_close(out, ref, "conv2d_im2col (vs torch.nn.functional.conv2d)", atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# gelu_fused and its backward
+# ---------------------------------------------------------------------------------------------
+def gelu64(v):
+    v = v.astype(np.float64)
+    return 0.5 * v * (1 + np.tanh(GELU_C * (v + 0.044715 * v ** 3)))
+
+
+@pytest.mark.task("gelu_fused")
+def test_gelu_fused_forward_is_one_node():
+    v = rand(4, 9, seed=10, scale=3.0)
+    x = Tensor(v, requires_grad=True)
+    y = call("gelu_fused", gelu_fused, x)
+    assert isinstance(y, Tensor), f"gelu_fused: returned {type(y).__name__}, expected a Tensor"
+    assert y.dtype == np.float32, f"gelu_fused: float32 input gave {y.dtype} (a float64 constant?)"
+    assert_close(y.data, gelu64(v), "gelu_fused", [v], atol=1e-5)
+    assert y._op == "gelu_fused" and len(y._parents) == 1 and y._parents[0] is x, \
+        f"gelu_fused: the output should be ONE node 'gelu_fused' with parent x, got op {y._op!r}"
+    assert np.array_equal(x.data, v), "gelu_fused: changed its input in place"
+    y64 = call("gelu_fused", gelu_fused, Tensor(v.astype(np.float64), dtype=np.float64))
+    assert y64.dtype == np.float64, f"gelu_fused: float64 input gave {y64.dtype}"
+
+
+@pytest.mark.task("gelu_fused")
+def test_gelu_fused_backward_gradcheck():
+    v = np.random.default_rng(11).standard_normal((3, 5)) * 2.5
+    gradcheck(gelu_fused, v, name="gelu_fused_backward")
+
+
+@pytest.mark.task("gelu_fused")
+def test_gelu_fused_backward_leaves_inputs_alone_float32():
+    v = rand(2, 7, seed=12, scale=2.0)
+    x = Tensor(v, requires_grad=True)
+    y = call("gelu_fused", gelu_fused, x)
+    g = rand(2, 7, seed=13)
+    g0, saved0 = g.copy(), np.array(y._saved, copy=True)
+    (dx,) = call("gelu_fused_backward", gelu_fused_backward, g, y)
+    assert np.array_equal(g, g0), "gelu_fused_backward: wrote into the incoming gradient g"
+    assert np.array_equal(np.asarray(y._saved), saved0), "gelu_fused_backward: wrote into the saved tanh"
+    assert dx.dtype == np.float32, f"gelu_fused_backward: float32 gradient came back as {dx.dtype}"
+    eps = 1e-6
+    v64 = v.astype(np.float64)
+    numeric = (gelu64(v64 + eps) - gelu64(v64 - eps)) / (2 * eps) * g
+    assert_close(dx, numeric, "gelu_fused_backward", [v], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# split_batch
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.task("split_batch")
+@pytest.mark.parametrize("n,parts,sizes", [(10, 3, [4, 3, 3]), (7, 2, [4, 3]), (8, 4, [2, 2, 2, 2]),
+                                           (2, 4, [1, 1]), (5, 1, [5]), (1, 2, [1])])
+def test_split_batch(n, parts, sizes):
+    shards = call("split_batch", split_batch, n, parts)
+    assert all(isinstance(s, slice) for s in shards), f"split_batch({n}, {parts}): expected slices, got {shards}"
+    got = [s.stop - s.start for s in shards]
+    assert got == sizes, f"split_batch({n}, {parts}): shard sizes {got}, expected {sizes}"
+    covered = [i for s in shards for i in range(n)[s]]
+    assert covered == list(range(n)), f"split_batch({n}, {parts}): shards {shards} do not cover 0..{n - 1} in order"
+
+
+# ---------------------------------------------------------------------------------------------
+# replicate
+# ---------------------------------------------------------------------------------------------
+class TiedNet(Module):
+    """One (5, 6) Parameter used twice, as a GPT ties its embedding and output head: under two
+    names (inp.weight and head), in the first layer and again as the output projection."""
+
+    def __init__(self):
+        super().__init__()
+        tt.manual_seed(3)
+        self.inp = Linear(6, 5)
+        self.act = Tanh()
+        self.head = self.inp.weight  # the same Parameter: one array, two uses
+
+    def forward(self, x):
+        return self.act(self.inp(x)) @ self.head  # (N, 5) @ (5, 6) -> (N, 6) logits
+
+
+@pytest.mark.task("replicate")
+def test_replicate_shares_weights_not_parameters():
+    model = Sequential(Linear(4, 5), ReLU(), Linear(5, 3))
+    rep = call("replicate", replicate, model)
+    ps, rs = model.parameters(), rep.parameters()
+    assert len(ps) == len(rs), f"replicate: {len(rs)} parameters, the model has {len(ps)}"
+    for p, r in zip(ps, rs):
+        assert r is not p, "replicate: the replica holds the model's own Parameter objects (their .grad would race)"
+        assert r.data is p.data or np.shares_memory(r.data, p.data), \
+            "replicate: a replica's weight is a copy; it must share the model's array"
+    x = Tensor(rand(3, 4, seed=14))
+    assert_close(rep(x).data, model(x).data, "replicate (the replica's forward)")
+    rep(x).sum().backward()
+    assert all(p.grad is None for p in ps), "replicate: the replica's backward filled the model's .grad"
+
+
+@pytest.mark.task("replicate")
+def test_replicate_keeps_tied_weights_tied():
+    model = TiedNet()
+    rep = call("replicate", replicate, model)
+    assert rep.head is rep.inp.weight, "replicate: the replica's tied weights (inp.weight, head) came apart"
+    assert rep.head is not model.head, "replicate: the replica holds the model's Parameter"
+    assert np.shares_memory(rep.head.data, model.head.data), \
+        "replicate: the replica's tied weight is a copy, not the model's array"
+
+
+# ---------------------------------------------------------------------------------------------
+# DataParallel.forward_backward: the gradient of the whole batch
+# ---------------------------------------------------------------------------------------------
+def mlp():
+    tt.manual_seed(1)
+    return Sequential(Linear(6, 8), Tanh(), Linear(8, 4))
+
+
+def deep():
+    tt.manual_seed(2)
+    return Sequential(Linear(10, 12), ReLU(), Linear(12, 12), Tanh(), Linear(12, 5))
+
+
+def one_thread_grads(model, loss_fn, x, y):
+    model.zero_grad()
+    loss = loss_fn(model(Tensor(x)), Tensor(y))
+    loss.backward()
+    grads = [None if p.grad is None else p.grad.data.copy() for p in model.parameters()]
+    model.zero_grad()
+    return float(loss.item()), grads
+
+
+def compare_grads(model, expected, name):
+    for i, ((pname, p), g) in enumerate(zip(model.named_parameters(), expected)):
+        assert p.grad is not None, f"{name}: parameter {pname} got no .grad"
+        scale = max(1.0, float(np.abs(g).max()))
+        assert_close(p.grad.data / scale, g / scale, f"{name} (gradient of {pname})", atol=2e-6, rtol=1e-4)
+
+
+def cases():
+    x_mlp, y_mlp = rand(7, 6, seed=15), np.random.default_rng(16).integers(0, 4, 7)
+    x_deep, y_deep = rand(7, 10, seed=17), np.random.default_rng(18).integers(0, 5, 7)
+    return {"mlp": (mlp, CrossEntropyLoss(), x_mlp, y_mlp), "deep": (deep, CrossEntropyLoss(), x_deep, y_deep)}
+
+
+@pytest.mark.task("DataParallel")
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("case", ["mlp", "deep"])
+def test_data_parallel_gradient_equals_one_thread(case, threads):
+    build, loss_fn, x, y = cases()[case]
+    model = build()
+    loss1, expected = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, threads)
+    loss = call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    name = f"DataParallel.forward_backward ({case}, batch 7 over {threads} threads)"
+    assert abs(float(loss) - loss1) < 1e-5 * max(1.0, abs(loss1)), \
+        f"{name}: loss {float(loss):.6f}, the one-thread loss is {loss1:.6f} (weight each shard by its size)"
+    compare_grads(model, expected, name)
+    assert is_grad_enabled(), f"{name}: left grad mode switched off"
+
+
+@pytest.mark.task("DataParallel")
+def test_data_parallel_accumulates_like_backward():
+    build, loss_fn, x, y = cases()["mlp"]
+    model = build()
+    _, g = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, 2)
+    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    compare_grads(model, [2 * a for a in g], "DataParallel.forward_backward (called twice: .grad accumulates)")
+
+
+@pytest.mark.task("DataParallel")
+def test_data_parallel_tied_weights():
+    model = TiedNet()
+    x = rand(5, 6, seed=19)
+    y = np.random.default_rng(20).integers(0, 6, 5)
+    loss_fn = CrossEntropyLoss()
+    loss1, expected = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, 2)
+    loss = call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    assert abs(float(loss) - loss1) < 1e-5 * max(1.0, loss1), \
+        f"DataParallel.forward_backward (tied weights): loss {float(loss):.6f}, one thread {loss1:.6f}"
+    compare_grads(model, expected, "DataParallel.forward_backward (a weight used twice, batch 5 over 2)")
+
+
+@pytest.mark.task("DataParallel")
+def test_data_parallel_repeated_four_threads_no_race():
+    build, loss_fn, x, y = cases()["deep"]
+    x, y = np.concatenate([x] * 3), np.concatenate([y] * 3)  # 21 rows over 4 threads: 6, 5, 5, 5
+    model = build()
+    _, expected = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, 4)
+    for r in range(6):
+        model.zero_grad()
+        call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+        compare_grads(model, expected, f"DataParallel.forward_backward (4 threads, run {r + 1} of 6)")
+    assert is_grad_enabled(), "DataParallel.forward_backward: left grad mode switched off"
+
+
+# ---------------------------------------------------------------------------------------------
+# parallel_step: several optimizer steps follow the one-thread training
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.task("DataParallel")
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_parallel_step_follows_one_thread_training(opt):
+    x, y = rand(9, 6, seed=21), rand(9, 4, seed=22)
+    a, b = mlp(), mlp()
+    make = (lambda m: SGD(m.parameters(), lr=0.1, momentum=0.9)) if opt == "sgd" else \
+        (lambda m: Adam(m.parameters(), lr=0.01))
+    oa, ob, loss_fn = make(a), make(b), MSELoss()
+    for step in range(4):
+        oa.zero_grad()
+        ref = loss_fn(a(Tensor(x)), Tensor(y))
+        ref.backward()
+        oa.step()
+        got = call("parallel_step", parallel_step, b, loss_fn, ob, Tensor(x), Tensor(y), threads=2)
+        assert abs(float(got) - float(ref.item())) < 1e-5, \
+            (f"parallel_step ({opt}, step {step + 1}): loss {float(got):.6f}, one thread {float(ref.item()):.6f} "
+             "(do the replicas see the weights the optimizer just wrote?)")
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert_close(q.data, p.data, f"parallel_step ({opt}, after 4 steps: {name})", atol=1e-5)
