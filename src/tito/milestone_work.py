@@ -596,24 +596,13 @@ def summary(ws, sub: Submission, py: Path) -> dict:
 
 
 def record_submission(root: Path, milestone_id: str, doc: dict) -> dict:
-    """Append a passing submission to .tito/milestones.json, under "submissions", beside the
-    "achievements" of `tito milestone run` (same lock, same atomic write as tito.state)."""
-    rec = {"submitted_at": state.now(), **doc}
-    json.dumps(rec)
-    with state.locked(root):
-        data = state._read(root, state.MILESTONES)
-        subs = data.get("submissions") if isinstance(data.get("submissions"), dict) else {}
-        subs.setdefault(milestone_id, []).append(rec)
-        data["submissions"] = subs
-        state._write(root, state.MILESTONES, data)
-    return rec
+    """Append a passing submission to .tito/milestones.json, beside the run achievements."""
+    return state.record_submission(root, milestone_id, doc)
 
 
 def submissions(root: Path) -> dict[str, list[dict]]:
     """{milestone id: [recorded submissions, oldest first]}."""
-    with state.locked(root):
-        subs = state._read(root, state.MILESTONES).get("submissions")
-    return subs if isinstance(subs, dict) else {}
+    return state.get_submissions(root)
 
 
 # ---------------------------------------------------------------------------------------------

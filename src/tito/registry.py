@@ -369,7 +369,7 @@ MILESTONES: tuple[Milestone, ...] = (
         "MLPerf made ML systems comparable: fixed tasks, fixed quality targets, measured "
         "time - optimisation became a science.",
         "Profile, quantise, compress and accelerate your models, and benchmark them fairly.",
-        (*_ids(1, 8), *_ids(14, 19)),
+        (*_ids(1, 9), *_ids(14, 19)),  # 09: part 1 optimises the LeNet-5 of milestone 04
         (Part(1, "Optimisation olympics", (), "tito.milestones.m06_mlperf", "main", ()),),
     ),
 )

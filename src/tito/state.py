@@ -187,6 +187,27 @@ def record_achievement(root: Path, milestone_id: str, part: int | str, record: d
     return rec
 
 
+def record_submission(root: Path, milestone_id: str, record: dict) -> dict:
+    """Append one passing `tito milestone submit` of a milestone notebook, under "submissions"
+    (an optional key: files written before it existed stay valid); `submitted_at` is added."""
+    rec = {"submitted_at": now(), **record}
+    json.dumps(rec)  # fail here, before touching the file, if the record is not JSON-able
+    with locked(root):
+        data = _read(root, MILESTONES)
+        subs = data.get("submissions") if isinstance(data.get("submissions"), dict) else {}
+        subs.setdefault(milestone_id, []).append(rec)
+        data["submissions"] = subs
+        _write(root, MILESTONES, data)
+    return rec
+
+
+def get_submissions(root: Path) -> dict[str, list[dict]]:
+    """{milestone id: [recorded submissions, oldest first]}."""
+    with locked(root):
+        subs = _read(root, MILESTONES).get("submissions")
+    return subs if isinstance(subs, dict) else {}
+
+
 def get_achievements(root: Path) -> dict[str, dict[str, list[dict]]]:
     """{milestone id: {part number as str: [records, oldest first]}}; only achieved parts appear."""
     with locked(root):

@@ -310,8 +310,10 @@ def _saved_files(outcome: mr.Outcome) -> list[str]:
     """The names of the files this part's run left in its folder (plots, metrics.json)."""
     if outcome.out_dir is None:
         return []
-    names = [Path(f).name for f in outcome.plots] + ["metrics.json"]  # plots first, then the rest
-    names += sorted(f.name for f in outcome.out_dir.iterdir() if f.is_file())
+    names = [Path(f).name for f in outcome.plots]  # plots first, the other files, metrics last
+    if outcome.out_dir.is_dir():
+        names += sorted(f.name for f in outcome.out_dir.iterdir() if f.name != "metrics.json")
+    names.append("metrics.json")
     return [n for n in dict.fromkeys(names) if (outcome.out_dir / n).is_file()]
 
 
