@@ -495,6 +495,11 @@ def test_clip_grad_norm_by_hand():
     total = clip_grad_norm_([a, b], max_norm=2.0, norm_type=math.inf)
     assert_close(total, 4.0, "clip_grad_norm_ (norm_type=inf: the largest |g|)")
     assert_close(a.grad, [1.5, -2.0], "clip_grad_norm_ (norm_type=inf)", atol=1e-5)
+    set_grad(a, [3e-6, 4e-6])  # a tiny norm, 5e-6: the 1e-6 of max_norm / (total + 1e-6) is a sixth of it
+    total = clip_grad_norm_(a, max_norm=1e-6)
+    coef = 1e-6 / (5e-6 + 1e-6)
+    assert_close(a.grad, [3e-6 * coef, 4e-6 * coef], "clip_grad_norm_ (norm 5e-6, max_norm 1e-6: "
+                 "coef = max_norm / (total + 1e-6), as torch)", [[3e-6, 4e-6]], atol=1e-12, rtol=1e-4)
 
 
 def test_clip_grad_norm_parity_with_torch():

@@ -259,6 +259,37 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 @pytest.mark.task("load_checkpoint")
+def test_checkpoint_failed_save_raises_and_cleans_up(tmp_path):
+    """A save that fails (here: `path` is a folder, so os.replace cannot put the file there) raises,
+    and leaves no temporary file behind ("if anything fails, delete the temporary file and re-raise")."""
+    target = tmp_path / "ckpt.npz"
+    target.mkdir()
+    try:
+        save_checkpoint(mlp(seed=3), target, epoch=1)
+    except OSError:
+        pass
+    except Exception as e:
+        raise AssertionError(f"save_checkpoint: a failed save raised {type(e).__name__}: {e}; expected the "
+                             "OSError of the failed write itself (re-raise it)") from e
+    else:
+        raise AssertionError(f"save_checkpoint: saving onto {target.name}, which is a folder, returned without an "
+                             "error: a failed save must raise (re-raise after deleting the temporary file)")
+    left = sorted(f.name for f in tmp_path.iterdir())
+    assert left == ["ckpt.npz"], (f"save_checkpoint: after a failed save the folder holds {left}: delete the "
+                                  "temporary file before re-raising")
+
+
+@pytest.mark.task("load_checkpoint")
+def test_checkpoint_into_a_new_folder(tmp_path):
+    """fit(checkpoint_path="runs/mnist/best.npz") on a fresh machine: the folders are created."""
+    path = tmp_path / "runs" / "mnist" / "best.npz"
+    with blame("save_checkpoint", f"saving into {path.parent}, which does not exist yet: create it "
+               "first (path.parent.mkdir(parents=True, exist_ok=True))"):
+        save_checkpoint(mlp(seed=4), path, epoch=1)
+    assert path.is_file(), f"save_checkpoint: nothing written at {path}"
+
+
+@pytest.mark.task("load_checkpoint")
 def test_checkpoint_without_optimizer_state():
     """A checkpoint saved without an optimizer loads into a model and an optimizer alike; the
     optimizer is left as it was."""
@@ -384,6 +415,18 @@ def test_evaluate_regression_averages_over_examples():
     assert_close(loss, want, "Trainer.evaluate (mean loss over all examples, batches of unequal size)", [x],
                  rtol=1e-5)
     assert math.isnan(acc), f"Trainer.evaluate: a regression has no accuracy (NaN), got {acc}"
+
+
+@pytest.mark.task("Trainer.evaluate")
+def test_evaluate_an_empty_loader():
+    """No batches at all (an empty validation split): a mean loss of 0 (or NaN) and no accuracy
+    (NaN) - not a ZeroDivisionError."""
+    manual_seed(2)
+    model = mlp(seed=7)
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1))
+    loss, acc = call("Trainer.evaluate", trainer.evaluate, [])
+    assert (loss == 0 or math.isnan(loss)) and math.isnan(acc), \
+        f"Trainer.evaluate: an empty loader gave ({loss}, {acc}), expected (0.0, nan): nothing was seen or scored"
 
 
 @pytest.mark.task("Trainer.train_step")
