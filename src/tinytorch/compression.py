@@ -190,13 +190,15 @@ if __name__ == "__main__":
 # - `apply()`: zero the pruned weights of every masked parameter, in place -
 #   `p.data *= mask` multiplies by 1 or 0 (NumPy turns the `bool` into the float type), so the
 #   model and the optimizer keep the very same arrays.
-# - `attach(optimizer)`: make every later `optimizer.step()` run the optimizer's own step and
-#   then `self.apply()`, and return the optimizer. Do it by **wrapping the step of that one
-#   optimizer object**: keep its bound method (`step = optimizer.step`), define a function that
-#   calls it and then applies the masks, and store that function as the instance attribute
-#   `optimizer.step`. An instance attribute shadows the class's method for this object only:
-#   `SGD.step` itself is untouched, so other optimizers - and other models - are unaffected. Any
-#   code that calls `optimizer.step()`, such as module 08's `Trainer`, now trains with the masks.
+# - `attach(optimizer)`: make every later `optimizer.step()` run the optimizer's own step - with
+#   whatever arguments it was given, returning what it returns (PyTorch's LBFGS, for one, takes a
+#   closure and returns the loss) - and then `self.apply()`; return the optimizer. Do it by
+#   **wrapping the step of that one optimizer object**: keep its bound method (`step =
+#   optimizer.step`), define a function that calls it and then applies the masks, and store that
+#   function as the instance attribute `optimizer.step`. An instance attribute shadows the class's
+#   method for this object only: `SGD.step` itself is untouched, so other optimizers - and other
+#   models - are unaffected. Any code that calls `optimizer.step()`, such as module 08's `Trainer`,
+#   now trains with the masks.
 #
 # PyTorch's `torch.nn.utils.prune` gets the same effect another way: it re-parameterises the weight
 # as `weight_orig * weight_mask`, recomputed before every forward pass. Re-applying after the step
@@ -247,7 +249,8 @@ class PruneMasks:
 
     def attach(self, optimizer):
         """Wrap `optimizer.step` so that every later step re-applies the masks; returns optimizer."""
-        # HINT: step = optimizer.step (the bound method); def masked_step(): step(), then self.apply();
+        # HINT: step = optimizer.step (the bound method); def masked_step(*args, **kwargs): call
+        # HINT: step(*args, **kwargs), then self.apply(), and return step's result;
         # HINT: optimizer.step = masked_step (an attribute of this object only - never change the class)
         ### BEGIN SOLUTION
         step = optimizer.step  # the optimizer's own step (or an earlier wrapper)

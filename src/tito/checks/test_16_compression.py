@@ -244,6 +244,38 @@ def test_prune_masks_attach_wraps_only_that_optimizer():
 
 
 @pytest.mark.task("PruneMasks")
+def test_prune_masks_attach_passes_the_step_its_arguments_and_result():
+    """An optimizer whose step takes a closure and returns the loss (as PyTorch's LBFGS does): the
+    wrapped step must hand the closure on and give back what the optimizer's step returned."""
+
+    class ClosureSGD(SGD):
+        def step(self, closure=None):
+            loss = closure() if closure is not None else None
+            super().step()
+            return loss
+
+    model, pm, masks = masked_model(seed=6)
+    call("PruneMasks.apply", pm.apply)
+    opt = ClosureSGD(model.parameters(), lr=0.1)
+    call("PruneMasks.attach", pm.attach, opt)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        set_grads(model, 2)
+        return 1.25
+
+    got = call("PruneMasks.attach", opt.step, closure)
+    assert calls == [1], (f"PruneMasks.attach: the optimizer's step received no closure (called {len(calls)} "
+                          "times); the wrapper must pass its arguments on: step(*args, **kwargs)")
+    assert got == 1.25, (f"PruneMasks.attach: the wrapped step returned {got!r}, the optimizer's step returned "
+                         "1.25; return what the optimizer's own step returns")
+    name = next(iter(masks))
+    w = dict(model.named_parameters())[name].data
+    assert not np.any(w[~masks[name]]), "PruneMasks.attach: after a step with a closure the pruned weights moved"
+
+
+@pytest.mark.task("PruneMasks")
 def test_prune_masks_masked_fine_tuning_keeps_the_sparsity():
     """A real training loop (forward, loss, backward, step) with Adam: the loss falls, the pruned
     weights stay exactly zero; a second, larger PruneMasks attached later (iterative pruning) holds too."""
