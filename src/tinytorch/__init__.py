@@ -37,6 +37,8 @@ _EXPORTS = {
     "compression": ["sparsity", "PruneMasks", "magnitude_prune", "prune_neurons", "soft_target_kl",
                     "distillation_loss"],
     "memoization": ["KVCache", "cached_forward"],
+    "acceleration": ["pairwise_sq_distances", "conv2d_im2col", "gelu_fused", "split_batch", "replicate",
+                     "DataParallel", "parallel_step", "blas_threads"],
     "benchmarking": ["Splits", "predictor", "calibration_set", "quality", "meets_quality", "single_stream",
                      "OfflineResult", "offline", "BenchmarkResult", "run_benchmark", "system_description",
                      "write_report"],

@@ -231,7 +231,7 @@ MODULES: tuple[Module, ...] = (
     Module("17", "memoization", "Memoization (KV cache)", O,
            "caching keys and values for fast autoregressive generation", ("13", "14"), True),
     Module("18", "acceleration", "Acceleration", O,
-           "vectorisation, operator fusion, cache-friendly kernels", ("14",)),
+           "vectorisation, operator fusion, cache-friendly kernels", ("14",), True),
     Module("19", "benchmarking", "Benchmarking", O,
            "fair, reproducible benchmarks in the MLPerf style", ("15", "16", "17", "18")),
     Module("20", "capstone", "Capstone", C,
