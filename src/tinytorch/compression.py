@@ -960,8 +960,8 @@ if __name__ == "__main__":
 # kernels (which win only at very high sparsity) before it saves anything, and NumPy has neither;
 # structure is what hardware can use (removed rows and columns, or GPU-friendly patterns such as
 # 2:4 sparsity). Pruning, distillation and module 15's quantisation combine: prune, distil the
-# pruned model from the original, then quantise it. Milestone 06 does exactly that, and module
-# 19 measures the result. The cell below runs all of this module's checks (the same as
+# pruned model from the original, then quantise it. Milestone 06 puts them to work on a LeNet-5,
+# and module 19's harness measures the result. The cell below runs all of this module's checks (the same as
 # `tito module test 16`); then `tito module complete 16`.
 
 # %% nbgrader={"grade": true, "grade_id": "check-compression", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}

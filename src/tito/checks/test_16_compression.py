@@ -5,9 +5,10 @@ Every model here is tiny and seeded, with its weights written in from NumPy. Mas
 with an oracle that sorts every weight of the model (one global order, exact counts, ties and
 zeros from an earlier pruning included); the masks must survive optimizer steps - SGD with
 momentum and Adam, checked after every single step against a twin optimizer whose weights are
-masked by hand - and the wrapping must touch that optimizer object only. A structurally pruned
-network must compute exactly what the original computes with the removed units silenced (their
-outgoing weights zeroed), for any elementwise activation. The distillation loss is compared with
+masked by hand - and the wrapping must touch that optimizer object only and pass the step's
+arguments and result through. A structurally pruned network must compute exactly what the
+original computes with the removed units silenced (their outgoing weights zeroed), for any
+elementwise activation. The distillation loss is compared with
 its formula in float64 (a worked example that tells a missing T^2, a reversed KL and a sum over
 the batch apart), its gradient with central differences and the closed form T/N (p_s - p_t), and
 both with PyTorch when it is installed; a student trained with it moves towards the teacher.
