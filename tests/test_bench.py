@@ -59,3 +59,23 @@ def test_bench_accel_quick(tmp_path):
         assert report["results"][model]["accel"]["ms"] > 0, report["results"][model]
     assert "x PyTorch" in proc.stdout or "skipped" in proc.stdout
     assert not report["problems"], report["problems"]
+
+
+@pytest.mark.parametrize("args", [["--quick"], ["--generate", "--quick"]], ids=["step", "generate"])
+def test_bench_gpt_quick(args):
+    """Milestone 05's char-GPT: the training step in three implementations, and generation."""
+    proc = subprocess.run([sys.executable, str(BENCH.with_name("bench_gpt.py")), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if "--generate" in args:
+        assert "tokens/s" in proc.stdout and "DIFFER" not in proc.stdout, proc.stdout
+    else:
+        assert "gpt" in proc.stdout and "tinytorch" in proc.stdout and "WARNING" not in proc.stderr
+
+
+def test_bench_kvcache_quick(tmp_path):
+    out = tmp_path / "kv.json"
+    proc = subprocess.run([sys.executable, str(BENCH.with_name("bench_kvcache.py")), "--quick", "--json",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not json.loads(out.read_text())["problems"]
