@@ -95,6 +95,7 @@ def summary(results: dict) -> list[str]:
 def main(argv: list[str]) -> dict:
     global DP_THREADS
     argv = list(argv)
+    bench_step.rerun_with_threads(__file__, argv)  # THIS script (bench_step would re-run itself)
     if "--dp-threads" in argv:
         i = argv.index("--dp-threads")
         DP_THREADS = int(argv[i + 1])
