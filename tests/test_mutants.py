@@ -254,7 +254,7 @@ def test_sampled_mutation_scores_stay_above_their_floors():
     report = mutants.run(Sources.installed(), jobs=2, sample=CI_SAMPLE, data=REPO_DATA)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    lines = [f"{r.module}: {r.score:.1%} (floor {r.floor:.0%}), survivors: "
+    lines = [f"{r.module}: {r.score:.1%} (floor {'none' if r.floor is None else f'{r.floor:.0%}'}), survivors: "
              + ", ".join(o.mutant.id for o in r.survivors) for r in report.modules]
     print(f"sampled run: {time.monotonic() - start:.0f} s wall, {cpu:.0f} s CPU", *lines, sep="\n")
     assert report.problems == [], "\n".join(report.problems + lines)

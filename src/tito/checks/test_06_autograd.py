@@ -127,8 +127,9 @@ case("matmul", "constant_A", lambda a, b: a @ b, r(3, 4), r(4, 5, seed=1), wrt=[
 case("matmul", "constant_A_batched", lambda a, b: a @ b, r(2, 3, 4), r(2, 4, 5, seed=1), wrt=[1])
 case("matmul", "constant_B", lambda a, b: a @ b, r(2, 3, 4), r(4, 5, seed=1), wrt=[0])
 case("matmul", "constant_B_batched", lambda a, b: a @ b, r(2, 3, 4), r(2, 4, 5, seed=1), wrt=[0])
-# x @ W.T: B is a transposed (not C-contiguous) view of the weight
-case("matmul", "transposed_weight", lambda a, w: a @ w.T, r(2, 3, 4), r(5, 4, seed=1))
+# x @ W.T: B is a transposed (not C-contiguous) view of the weight. It needs the permute rule
+# too, so it is checked with permute (the lesson writes matmul's rule first, permute's later)
+case("permute", "matmul_transposed_weight", lambda a, w: a @ w.T, r(2, 3, 4), r(5, 4, seed=1))
 
 for _op in ("sum", "mean"):
     case(_op, "all", lambda a, op=_op: getattr(a, op)(), r(2, 3))
