@@ -345,13 +345,13 @@ def magnitude_prune(model, sparsity: float) -> PruneMasks:
     if not weights:
         raise ValueError("magnitude_prune: the model has no weight matrices to prune")
     # HINT: scores = one flat array of every |w|; k = int(round(sparsity * scores.size));
-    # HINT: keep = np.ones(n, bool); keep[np.argpartition(scores, k - 1)[:k]] = False (if k > 0);
+    # HINT: keep = np.ones(n, bool); keep[np.argpartition(scores, k - 1)[:k]] = False (if k);
     # HINT: masks[name] = the next p.size entries of keep, reshaped to p.shape
     ### BEGIN SOLUTION
     scores = np.concatenate([np.abs(p.data).ravel() for _, p in weights])  # (n,) every magnitude
     k = int(round(sparsity * scores.size))
     keep = np.ones(scores.size, dtype=bool)
-    if k > 0:
+    if k:  # (k = 0: nothing to prune; argpartition needs a valid position)
         keep[np.argpartition(scores, k - 1)[:k]] = False  # the k smallest of the whole model
     masks, start = {}, 0
     for name, p in weights:
