@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tito.milestones.common import RunContext, UsageError, _pyplot
+from tito.milestones.common import RunContext, UsageError, _pyplot, merge_witness_metrics
 
 # Modules to suspect when the loss becomes NaN (by name; ids live in the registry).
 SUSPECTS = ("losses", "autograd", "optimizers", "attention", "transformers")
@@ -348,7 +348,8 @@ def plot_attention(path: Path, maps: dict[str, list[np.ndarray]], labels: list[s
     return path
 
 
-def done_in(ctx: RunContext, metrics: dict, t0: float) -> dict:
+def done_in(metrics: dict, t0: float) -> dict:
+    """The part's wall time, in minutes (a victory condition of parts 2 and 3)."""
     metrics["minutes"] = (time.monotonic() - t0) / 60
     return metrics
 
@@ -401,14 +402,8 @@ def routing(ctx: RunContext) -> dict:
             metrics.update(report_probes(ctx, probes(model, seq, ctx.rng(2), token=3)))
     labels = [f"d{j + 1}" for j in range(LENGTH)] + ["|"] + [f"o{j + 1}" for j in range(LENGTH - 1)]
     plot_attention(ctx.path("attention_maps.png"), maps, labels)
-    metrics.update(merge(witnesses))
-    return done_in(ctx, metrics, t0)
-
-
-def merge(runs: list[dict]) -> dict:
-    from tito.milestones.common import merge_witness_metrics
-
-    return merge_witness_metrics(runs)
+    metrics.update(merge_witness_metrics(witnesses))  # holds only if it holds for both tasks
+    return done_in(metrics, t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +479,7 @@ def shakespeare(ctx: RunContext) -> dict:
             "training text")
     plot_curves(ctx.path("loss_curves.png"), history, "Tiny Shakespeare, character level",
                 {"bigram": bigram, "target 1.60": 1.60} if not ctx.quick else {"bigram": bigram})
-    return done_in(ctx, metrics, t0)
+    return done_in(metrics, t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -630,4 +625,4 @@ def python_code(ctx: RunContext) -> dict:
     for s in shown:
         ctx.emit(code=s)
     plot_curves(ctx.path("loss_curves.png"), history, "Python functions, character level", {})
-    return done_in(ctx, metrics, t0)
+    return done_in(metrics, t0)
