@@ -1,5 +1,5 @@
 """Checks for module 16 (compression): sparsity, PruneMasks (apply, attach), magnitude_prune,
-prune_neurons, soft_target_kl and its backward rule, distillation_loss.
+prune_neurons, prune_channels, soft_target_kl and its backward rule, distillation_loss.
 
 Every model here is tiny and seeded, with its weights written in from NumPy. Masks are compared
 with an oracle that sorts every weight of the model (one global order, exact counts, ties and
@@ -8,7 +8,8 @@ momentum and Adam, checked after every single step against a twin optimizer whos
 masked by hand - and the wrapping must touch that optimizer object only and pass the step's
 arguments and result through. A structurally pruned network must compute exactly what the
 original computes with the removed units silenced (their outgoing weights zeroed), for any
-elementwise activation. The distillation loss is compared with
+elementwise activation; a network with convolutions pruned channel by channel must compute what
+the original computes with the removed channels' readers zeroed. The distillation loss is compared with
 its formula in float64 (a worked example that tells a missing T^2, a reversed KL and a sum over
 the batch apart), its gradient with central differences and the closed form T/N (p_s - p_t), and
 both with PyTorch when it is installed; a student trained with it moves towards the teacher.
@@ -25,8 +26,8 @@ from hypothesis import strategies as st
 
 import tinytorch.tensor as tt
 from tinytorch.activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.compression import (PruneMasks, distillation_loss, magnitude_prune, prune_neurons,
-                                   soft_target_kl, soft_target_kl_backward, sparsity)
+from tinytorch.compression import (PruneMasks, distillation_loss, magnitude_prune, prune_channels,
+                                   prune_neurons, soft_target_kl, soft_target_kl_backward, sparsity)
 from tinytorch.layers import Dropout, Flatten, Linear, Module, Parameter, Sequential
 from tinytorch.losses import MSELoss
 from tinytorch.optimizers import SGD, Adam
@@ -624,6 +625,192 @@ def test_prune_neurons_edges():
     with no_grad():
         assert_close(call("prune_neurons", new, x), silenced(framed, kept)(x).data, "prune_neurons: with a Flatten "
                      "before the first Linear and a Tanh after the last (both kept as they are)", [x.data], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# prune_channels (duck-typed convolutions: module 16 does not need module 09)
+# ---------------------------------------------------------------------------------------------
+class Conv(Module):
+    """A stride-1 convolution with a 4-D weight, in plain NumPy (forward only: the oracle)."""
+
+    def __init__(self, cin, cout, k, padding=0, seed=0, bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels, self.padding = cin, cout, padding
+        self.weight = Parameter(rand(cout, cin, k, k, seed=seed))
+        self.bias = Parameter(rand(cout, seed=seed + 1)) if bias else None
+
+    def forward(self, x):
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        a = np.asarray(getattr(x, "data", x), np.float64)
+        p, k = self.padding, self.weight.shape[2]
+        a = np.pad(a, ((0, 0), (0, 0), (p, p), (p, p)))
+        win = sliding_window_view(a, (k, k), axis=(2, 3))  # (N, C, Ho, Wo, k, k)
+        y = np.einsum("nchwij,ocij->nohw", win, self.weight.data.astype(np.float64))
+        if self.bias is not None:
+            y = y + self.bias.data[None, :, None, None]
+        return Tensor(y.astype(np.float32))
+
+
+class MaxPool2d(Module):
+    """2x2 max pooling (its class name is what prune_channels recognises)."""
+
+    def forward(self, x):
+        a = np.asarray(getattr(x, "data", x))
+        n, c, h, w = a.shape
+        return Tensor(a[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5)))
+
+
+class ChannelMixer(Module):
+    """Not per channel: every output channel is the sum of all input channels."""
+
+    def forward(self, x):
+        a = np.asarray(getattr(x, "data", x))
+        return Tensor(np.repeat(a.sum(axis=1, keepdims=True), a.shape[1], axis=1))
+
+
+def small_cnn(seed=0, bias=True, act=ReLU):
+    """For (N, 2, 10, 10) inputs: Conv(2->4, 3x3, pad 1), act, MaxPool, Conv(4->6, 2x2), act, MaxPool,
+    Flatten, Linear(6 * 2 * 2, 3)."""
+    head = Linear(6 * 2 * 2, 3)
+    head.weight.data[...] = rand(3, 24, seed=seed + 5)
+    return Sequential(Conv(2, 4, 3, padding=1, seed=seed, bias=bias), act(), MaxPool2d(),  # (N, 4, 5, 5)
+                      Conv(4, 6, 2, seed=seed + 2, bias=bias), act(), MaxPool2d(),         # (N, 6, 2, 2)
+                      Flatten(), head)
+
+
+def norms_keep(W, fraction):
+    norms = np.sqrt((np.asarray(W, np.float64) ** 2).sum(axis=(1, 2, 3)))
+    n_keep = max(1, len(norms) - int(round(fraction * len(norms))))
+    return np.sort(np.argsort(-norms, kind="stable")[:n_keep])
+
+
+def pruned_cnn(model, fraction):
+    before = snapshot(model)
+    new = call("prune_channels", prune_channels, model, fraction)
+    if not isinstance(new, Sequential) or new is model:
+        raise AssertionError("prune_channels: must return a NEW Sequential")
+    for name, p in model.named_parameters():
+        if not np.array_equal(p.data, before[name]):
+            raise AssertionError(f"prune_channels: changed the original model's {name}; leave it untouched")
+    if len(list(new)) != len(list(model)):
+        raise AssertionError(f"prune_channels: the new model has {len(list(new))} layers, the original "
+                             f"{len(list(model))}; keep every layer")
+    for old, layer in zip(model, new):
+        if getattr(old, "weight", None) is not None and layer.weight is old.weight:
+            raise AssertionError(f"prune_channels: the new {type(layer).__name__} shares its weight with the "
+                                 "original; build new Parameters")
+    return new
+
+
+def silenced_cnn(model, keep1, keep2):
+    """The original with the removed channels' READERS zeroed: conv 2's input channels not in keep1
+    and the head's column blocks of conv 2's channels not in keep2."""
+    twin = copy.deepcopy(model)
+    drop1 = np.setdiff1d(np.arange(model[0].weight.shape[0]), keep1)
+    twin[3].weight.data[:, drop1] = 0.0
+    drop2 = np.setdiff1d(np.arange(model[3].weight.shape[0]), keep2)
+    cols = (drop2[:, None] * 4 + np.arange(4)).ravel()
+    twin[7].weight.data[:, cols] = 0.0
+    return twin
+
+
+@pytest.mark.task("prune_channels")
+def test_prune_channels_worked_example():
+    conv = Conv(1, 4, 1, seed=3)
+    conv.weight.data[...] = np.array([3.0, 0.5, 2.0, 0.1], np.float32).reshape(4, 1, 1, 1)
+    head = Linear(16, 10)
+    model = Sequential(conv, ReLU(), Flatten(), head)
+    new = pruned_cnn(model, 0.5)
+    w = new[0].weight.data
+    if w.shape[0] == 2 and np.array_equal(w.ravel(), [2.0, 3.0]):
+        raise AssertionError("prune_channels: kept filters 2 and 0 in the order of their norms; keep them in "
+                             "their original order (channels 0 and 2)")
+    if w.shape[0] == 2 and np.array_equal(w.ravel(), [0.5, 0.1]):
+        raise AssertionError("prune_channels: kept the two WEAKEST filters (1 and 3); keep the largest norms")
+    assert_close(w, conv.weight.data[[0, 2]], "prune_channels: the worked example keeps filters 0 and 2 "
+                 "(norms 3.0 and 2.0)", [conv.weight.data], atol=0, rtol=0)
+    assert_close(new[0].bias.data, conv.bias.data[[0, 2]], "prune_channels: the kept filters' biases", [],
+                 atol=0, rtol=0)
+    assert (new[0].out_channels, new[0].in_channels) == (2, 1), (
+        f"prune_channels: the pruned convolution says in_channels={new[0].in_channels}, "
+        f"out_channels={new[0].out_channels}; expected 1 and 2 (from its new weight)")
+    cols = [0, 1, 2, 3, 8, 9, 10, 11]
+    if new[3].weight.shape == (10, 8) and np.array_equal(new[3].weight.data, head.weight.data[:, [0, 2, 4, 6, 8, 10, 12, 14]]):
+        raise AssertionError("prune_channels: the Linear after Flatten kept every 2nd column; a channel is a "
+                             "BLOCK of H*W consecutive columns (channel 2: columns 8..11)")
+    assert_close(new[3].weight.data, head.weight.data[:, cols], "prune_channels: the Linear after Flatten keeps "
+                 "the column blocks of channels 0 and 2 (columns 0..3 and 8..11)", [head.weight.data], atol=0, rtol=0)
+    assert (new[3].in_features, new[3].out_features) == (8, 10), (
+        f"prune_channels: the new Linear says in_features={new[3].in_features}, expected 8")
+    assert_close(new[3].bias.data, head.bias.data, "prune_channels: the head's bias stays", [], atol=0, rtol=0)
+
+
+@pytest.mark.task("prune_channels")
+@SETTINGS
+@given(fraction=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), seed=st.integers(0, 20), bias=st.booleans(),
+       act=st.sampled_from([ReLU, Tanh, GELU]))
+def test_prune_channels_computes_the_silenced_original(fraction, seed, bias, act):
+    model = small_cnn(seed=seed, bias=bias, act=act)
+    keep1 = norms_keep(model[0].weight.data, fraction)
+    keep2 = norms_keep(model[3].weight.data[:, keep1], fraction)  # conv 2's filters after losing inputs
+    new = pruned_cnn(model, fraction)
+    what = f"fraction {fraction}, bias={bias}, {act.__name__}"
+    for at, (old, keep, cin) in {0: (model[0], keep1, None), 3: (model[3], keep2, keep1)}.items():
+        want = old.weight.data[keep] if cin is None else old.weight.data[keep][:, cin]
+        got = new[at].weight.data
+        if got.shape != want.shape:
+            raise AssertionError(f"prune_channels: {what}: convolution {at} has weight {got.shape}, expected "
+                                 f"{want.shape} (remove round(fraction * out_channels) filters, keep at least one; "
+                                 "score the second convolution's filters after removing its pruned inputs)")
+        assert_close(got, want, f"prune_channels: {what}: convolution {at}'s weight (filters {keep.tolist()})",
+                     [old.weight.data], atol=0, rtol=0)
+        assert (new[at].out_channels, new[at].in_channels) == want.shape[:2], (
+            f"prune_channels: {what}: convolution {at} says in_channels={new[at].in_channels}, "
+            f"out_channels={new[at].out_channels}, but its weight is {want.shape}")
+        if bias:
+            assert_close(new[at].bias.data, old.bias.data[keep], f"prune_channels: {what}: convolution {at}'s "
+                         "bias", [], atol=0, rtol=0)
+        else:
+            assert new[at].bias is None, f"prune_channels: {what}: a convolution without bias got one"
+    x = Tensor(rand(3, 2, 10, 10, seed=seed + 9))
+    with no_grad():
+        got = call("prune_channels", new, x)
+        expected = silenced_cnn(model, keep1, keep2)(x)
+    assert_close(got, expected.data, f"prune_channels: {what}: the pruned network must compute what the original "
+                 "computes with the removed channels' readers zeroed (the next convolution's input channels, the "
+                 "head's column blocks)", [x.data], atol=1e-4)
+
+
+@pytest.mark.task("prune_channels")
+def test_prune_channels_edges():
+    model = small_cnn(seed=4)
+    for bad in (-0.1, 1.1):
+        expect_error("prune_channels", ValueError, prune_channels, model, bad)
+    mixed = Sequential(Conv(2, 4, 3, seed=1), ChannelMixer(), Conv(4, 2, 1, seed=2))
+    expect_error("prune_channels", ValueError, prune_channels, mixed, 0.5)
+    expect_error("prune_channels", ValueError, prune_channels, Sequential(Linear(3, 4), ReLU(), Linear(4, 2)), 0.5)
+    # a convolution read by a convolution after two elementwise layers and a Dropout; a Linear head
+    # that is not after a Flatten is not a reader (nothing pruned there), the layers after come along
+    chain = Sequential(Conv(1, 5, 1, seed=7), Tanh(), Dropout(0.5), Conv(5, 3, 1, seed=8), ReLU())
+    chain.eval()
+    keep = norms_keep(chain[0].weight.data, 0.4)
+    new = pruned_cnn(chain, 0.4)
+    assert new[3].weight.shape == (3, len(keep), 1, 1), (
+        f"prune_channels: the reader convolution has weight {new[3].weight.shape}, expected {(3, len(keep), 1, 1)}; "
+        "the last convolution (read by nothing) keeps its filters")
+    new.eval()
+    x = Tensor(rand(2, 1, 3, 3, seed=3))
+    twin = copy.deepcopy(chain)
+    twin[3].weight.data[:, np.setdiff1d(np.arange(5), keep)] = 0.0
+    with no_grad():
+        assert_close(call("prune_channels", new, x), twin(x).data, "prune_channels: Conv, Tanh, Dropout, Conv, ReLU "
+                     "pruned at 0.4", [x.data], atol=1e-5)
+    same = pruned_cnn(model, 0.0)
+    xs = Tensor(rand(2, 2, 10, 10, seed=1))
+    with no_grad():
+        assert_close(call("prune_channels", same, xs), model(xs).data, "prune_channels: fraction 0 must compute the "
+                     "same function", [xs.data], atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
