@@ -24,6 +24,8 @@
 # | 4 | `split_batch(n, parts)`: shards for the threads | `check("18", "split_batch")` |
 # | 5 | `replicate(model)`: a copy whose Parameters share the model's arrays | `check("18", "replicate")` |
 # | 6 | `DataParallel`: per-thread forward and backward, gradients averaged by shard size | `check("18", "DataParallel")` |
+# | 7 | `gather_index(h, w, c, kh, kw, padding)`: a convolution's patches as one gather | `check("18", "gather_index")` |
+# | 8 | `fold_flatten(weight, c, h, w)`: the flatten's layout change folded into the weight | `check("18", "fold_flatten")` |
 #
 # The checks verify correctness only - the same numbers as the slow version, the same gradient
 # as one thread. Speed is what the try-it cells measure; on a machine shared with other jobs a
@@ -42,6 +44,11 @@
                                     grad = sum_k (n_k / n) grad_k into the model's .grad
     parallel_step(model, loss_fn, optimizer, x, y, threads=2)   zero_grad, the above, step
     blas_threads(n)                 a context that sets OpenBLAS's thread count (ctypes)
+    gather_index(h, w, c, kh, kw, p) positions of every patch element in the flattened padded
+                                    channels-last input, ordered (ho, wo, i, j, c)
+    fold_flatten(weight, c, h, w)   (out, C H W) in (c, h, w) order -> (H W C, out) in (h, w, c) order
+    freeze(model, input_shape, threads=1)   a graph-free inference function (given): channels last,
+                                    weights laid out once, pool before bias + ReLU, INT8 dequantized once
 
 Data parallelism is exact: for a loss that is a mean over the batch,
     L = sum_k (n_k / n) L_k   so   dL/dp = sum_k (n_k / n) dL_k/dp,
@@ -884,6 +891,298 @@ if __name__ == "__main__":
     check("18", "DataParallel")
 
 # %% [markdown]
+# ## Step 5: inference without the graph - a frozen model
+#
+# Training needs the graph: every op records its parents so that `backward` can run. Inference
+# does not, yet `model(x)` under `no_grad()` still pays for the machinery - a `Tensor` object per
+# op, each `Module.__call__`, the layout changes between layers (module 09 keeps NCHW at its
+# borders, so every convolution transposes in and out). At batch 1 these costs *are* the latency:
+# LeNet-5's forward is about 0.4 MFLOP per image, a few microseconds of arithmetic, yet one
+# `model(x)` takes over 100 us. An **inference engine** (ONNX Runtime, TensorRT, TorchScript's
+# `freeze`) compiles a trained model once, before the first query, and then runs plain kernels:
+#
+# 1. **One layout all the way.** Activations stay channels-last, (N, H, W, C), from the first layer
+#    to the last: no transposes between layers.
+# 2. **Work moved to compile time.** Each convolution's weight is reshaped once into the (kh kw C, O)
+#    matrix of its matmul, each Linear's weight transposed once. The patch matrix of a convolution
+#    becomes ONE gather, `x.reshape(N, -1).take(index, axis=1)`, with the `index` of every patch
+#    element computed once for the layer's input size (below).
+# 3. **Reordered ops.** Max pooling and a per-channel bias commute, $\max_k(y_k) + b = \max_k(y_k +
+#    b)$, and so does ReLU, which is monotone: `pool(relu(conv + b)) == relu(pool(conv) + b)`. The
+#    engine pools first and adds the bias and the ReLU to a map four times smaller.
+# 4. **The flatten folded into the weights.** Module 03's `Flatten` of an NCHW map orders the
+#    features (c, h, w); a channels-last map flattens as (h, w, c). Instead of transposing the
+#    activations at every query, the engine permutes the columns of the first Linear's weight once.
+# 5. **Weights in their stored precision, computed in float32.** An INT8 layer from module 15 is
+#    dequantized once at compile time: the model is stored in int8 (4x smaller) and runs through
+#    float32 BLAS (NumPy has no int8 kernel; module 15). The inputs are not fake-quantized, so the
+#    engine computes what a weight-only INT8 model computes - its quality is measured, not assumed
+#    (milestone 06).
+# 6. **Both cores at large batch.** A big batch is split with your `split_batch` and the shards run
+#    in threads (NumPy releases the GIL), in chunks small enough for the cache.
+#
+# You write the two pieces that are pure index arithmetic; the engine around them is given.
+#
+# **`gather_index(h, w, c, kh, kw, padding)`.** The input of a stride-1 convolution, padded and
+# channels-last, is an (H + 2p, W + 2p, C) array; flattened, element (r, s, ch) sits at position
+# $(r \cdot W_p + s) \cdot C + ch$ with $W_p = W + 2p$. The patch matrix has one row per output
+# position (ho, wo) and one column per (i, j, ch) - the same order as module 09's weight matrix
+# `w.transpose(2, 3, 1, 0).reshape(kh * kw * C, O)` - and its element is the input at (ho + i,
+# wo + j, ch). `gather_index` returns these positions as one int64 array of length $H_o W_o \cdot
+# k_h k_w C$, row after row, so that `xp.reshape(N, -1).take(index, axis=1).reshape(N * Ho * Wo,
+# kh * kw * C)` is the patch matrix. Worked example: h = w = 3, c = 1, a 2x2 kernel, no padding:
+# rows (0, 1, 3, 4), (1, 2, 4, 5), (3, 4, 6, 7), (4, 5, 7, 8).
+#
+# **`fold_flatten(weight, c, h, w)`.** A Linear's weight (out, C H W) reads features in (c, h, w)
+# order. Return the (H W C, out) matrix that gives the same outputs from a channels-last map
+# flattened as (h, w, c): `x_nhwc.reshape(N, -1) @ folded == x_nchw.reshape(N, -1) @ weight.T`.
+
+# %% nbgrader={"grade": false, "grade_id": "gather-index", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def gather_index(h: int, w: int, c: int, kh: int, kw: int, padding: int = 0) -> np.ndarray:
+    """Positions in the flattened padded (H + 2p, W + 2p, C) input of every patch element, ordered
+    (ho, wo, i, j, ch): int64 of length Ho Wo kh kw C (stride 1)."""
+    # HINT: hp, wp = h + 2p, w + 2p; ho, wo = hp - kh + 1, wp - kw + 1; broadcast r = ho + i and
+    # HINT: s = wo + j over the axes (ho, wo, i, j, ch) and return ((r * wp + s) * c + ch).ravel()
+    ### BEGIN SOLUTION
+    hp, wp = h + 2 * padding, w + 2 * padding
+    ho, wo = hp - kh + 1, wp - kw + 1
+    r = np.arange(ho)[:, None, None, None, None] + np.arange(kh)[None, None, :, None, None]  # ho + i
+    s = np.arange(wo)[None, :, None, None, None] + np.arange(kw)[None, None, None, :, None]  # wo + j
+    ch = np.arange(c)[None, None, None, None, :]
+    return ((r * wp + s) * c + ch).astype(np.int64).ravel()  # (Ho Wo kh kw C,)
+    ### END SOLUTION
+
+
+# %%
+if __name__ == "__main__":
+    print(gather_index(3, 3, 1, 2, 2).reshape(4, 4))
+
+# %% nbgrader={"grade": true, "grade_id": "check-gather-index", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "gather_index")
+
+
+# %% [markdown]
+# Now `fold_flatten`: the column of the old weight that reads feature (c, h, w) sits at
+# $c \cdot HW + h \cdot W + w$; in the folded matrix it becomes row $(h \cdot W + w) \cdot C + c$.
+# One reshape to (out, C, H, W), one transpose to (H, W, C, out), one reshape - done once, at
+# compile time, instead of a transpose of the activations at every query.
+
+# %% nbgrader={"grade": false, "grade_id": "fold-flatten", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def fold_flatten(weight: np.ndarray, c: int, h: int, w: int) -> np.ndarray:
+    """(out, C H W) read in (c, h, w) order -> (H W C, out) read in (h, w, c) order."""
+    # HINT: reshape to (out, c, h, w), move the axes to (h, w, c, out), reshape to (h * w * c, out)
+    ### BEGIN SOLUTION
+    out = weight.shape[0]
+    return np.ascontiguousarray(weight.reshape(out, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, out))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check-fold-flatten", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "fold_flatten")
+
+
+# %% [markdown]
+# ### The engine (given): `freeze(model, input_shape)`
+#
+# `freeze` walks a `Sequential` of Conv2d (stride 1), ReLU, MaxPool2d (window = stride), Dropout
+# (the identity at inference), Flatten and Linear layers - or their INT8 versions from module 15 -
+# and returns a `FrozenModel`: a list of NumPy kernels with every weight already in the layout its
+# matmul needs. Calling it with an (N, C, H, W) batch returns the logits as an array. It refuses
+# (one line) a layer it cannot compile. Layers are recognised by class name, so module 18 needs
+# neither module 09 nor module 15.
+
+# %%
+def _float_weights(layer) -> tuple[np.ndarray, np.ndarray | None]:
+    """A layer's float32 weight and bias; an INT8 layer (module 15) is dequantized, once."""
+    if hasattr(layer, "weight_q"):
+        from tinytorch.quantization import dequantize
+
+        w = dequantize(layer.weight_q.data, layer.weight_qp)
+        b = None
+        if layer.bias_q is not None:
+            grid = np.float64(layer.input_scale.data) * layer.weight_scale.data.astype(np.float64)
+            b = (layer.bias_q.data * grid).astype(np.float32)
+        return w.astype(np.float32), b
+    return layer.weight.data.astype(np.float32), None if layer.bias is None else layer.bias.data.astype(np.float32)
+
+
+def _pool(x: np.ndarray, k: int) -> np.ndarray:
+    """k x k max pooling with stride k of a channels-last (N, H, W, C) map: k*k strided views."""
+    n, h, w, c = x.shape
+    x = x[:, :h // k * k, :w // k * k]
+    out = x[:, 0::k, 0::k].copy()
+    for i in range(k):
+        for j in range(k):
+            if i or j:
+                np.maximum(out, x[:, i::k, j::k], out=out)
+    return out
+
+
+class FrozenModel:
+    """A compiled inference function: call it with an (N, C, H, W) (or (N, F)) array -> logits."""
+
+    def __init__(self, steps, threads: int = 1, chunk: int = 32, name: str = "frozen"):
+        self.steps, self.threads, self.chunk, self.name = steps, int(threads), int(chunk), name
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        for step in self.steps:
+            x = step(x)
+        return x
+
+    def _chunks(self, x: np.ndarray) -> np.ndarray:
+        if len(x) <= self.chunk:
+            return self._run(x)
+        return np.concatenate([self._run(x[i:i + self.chunk]) for i in range(0, len(x), self.chunk)])
+
+    def __call__(self, x) -> np.ndarray:
+        x = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float32)
+        if x.ndim == 4:
+            x = x.transpose(0, 2, 3, 1)  # (N, H, W, C): channels last from here on
+        if self.pool is None or len(x) < 2 * self.chunk:
+            return self._chunks(x)
+        shards = split_batch(len(x), self.threads)
+        return np.concatenate(list(self.pool.map(lambda s: self._chunks(x[s]), shards)))
+
+
+def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32) -> FrozenModel:
+    """Compile `model` (a Sequential, see above) for inputs of shape (C, H, W) (or (F,))."""
+    layers = [layer for layer in model if type(layer).__name__ != "Dropout"]
+    shape = tuple(input_shape)  # (H, W, C) channels last, or (F,)
+    if len(shape) == 3:
+        shape = (shape[1], shape[2], shape[0])
+    steps, k = [], 0
+    while k < len(layers):
+        layer = layers[k]
+        kind = type(layer).__name__
+        nxt = [type(m).__name__ for m in layers[k + 1:k + 3]]  # what follows: fused when it can be
+        if kind in ("Conv2d", "QuantizedConv2d"):
+            if tuple(layer.stride) != (1, 1) or layer.padding[0] != layer.padding[1]:
+                raise ValueError(f"freeze: {kind} with stride {layer.stride} and padding {layer.padding}: the engine "
+                                 "compiles stride-1 convolutions with equal padding only")
+            w, b = _float_weights(layer)
+            o, c, kh, kw = w.shape
+            h, wd, _ = shape
+            p = layer.padding[0]
+            index = gather_index(h, wd, c, kh, kw, p)
+            wmat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o))
+            ho, wo = h + 2 * p - kh + 1, wd + 2 * p - kw + 1
+            relu = nxt[:1] == ["ReLU"]
+            pool = layers[k + 2] if relu and nxt[1:] == ["MaxPool2d"] else None
+            kp = 1 if pool is None else int(pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0])
+            if pool is not None and (pool.stride or kp) != kp:
+                raise ValueError("freeze: MaxPool2d with a stride other than its window is not compiled")
+
+            def conv(x, index=index, wmat=wmat, b=b, p=p, ho=ho, wo=wo, o=o, relu=relu, kp=kp, c=c):
+                n, h, wd, _ = x.shape
+                if p:
+                    xp = np.zeros((n, h + 2 * p, wd + 2 * p, c), np.float32)
+                    xp[:, p:p + h, p:p + wd] = x
+                else:
+                    xp = x
+                cols = xp.reshape(n, -1).take(index, axis=1).reshape(n * ho * wo, -1)
+                y = (cols @ wmat).reshape(n, ho, wo, o)
+                if kp > 1:
+                    y = _pool(y, kp)  # pool first: it commutes with the bias and the ReLU
+                if b is not None:
+                    y += b
+                if relu:
+                    np.maximum(y, 0, out=y)
+                return y
+
+            steps.append(conv)
+            shape = (ho // kp, wo // kp, o)
+            k += 1 + relu + (pool is not None)
+        elif kind == "ReLU":
+            steps.append(lambda x: np.maximum(x, 0))
+            k += 1
+        elif kind == "MaxPool2d":
+            kp = int(layer.kernel_size if isinstance(layer.kernel_size, int) else layer.kernel_size[0])
+            steps.append(lambda x, kp=kp: _pool(x, kp))
+            shape = (shape[0] // kp, shape[1] // kp, shape[2])
+            k += 1
+        elif kind == "Flatten":
+            folded = len(shape) == 3
+            k += 1
+            if folded and k < len(layers) and type(layers[k]).__name__ in ("Linear", "QuantizedLinear"):
+                steps.append(lambda x: x.reshape(len(x), -1))  # (h, w, c) order: the weight is folded
+                w, b = _float_weights(layers[k])
+                h, wd, c = shape
+                wmat = fold_flatten(w, c, h, wd)
+                relu = nxt[1:2] == ["ReLU"]
+                steps.append(_linear_step(wmat, b, relu))
+                shape = (w.shape[0],)
+                k += 1 + relu
+            else:  # no Linear to fold into: flatten in module 03's (c, h, w) order
+                steps.append(lambda x: x.transpose(0, 3, 1, 2).reshape(len(x), -1) if x.ndim == 4 else x)
+                shape = (int(np.prod(shape)),)
+        elif kind in ("Linear", "QuantizedLinear"):
+            w, b = _float_weights(layer)
+            relu = nxt[:1] == ["ReLU"]
+            steps.append(_linear_step(np.ascontiguousarray(w.T), b, relu))
+            shape = (w.shape[0],)
+            k += 1 + relu
+        else:
+            raise ValueError(f"freeze: cannot compile a {kind} layer (Conv2d, ReLU, MaxPool2d, Dropout, Flatten and "
+                             "Linear only)")
+    return FrozenModel(steps, threads=threads, chunk=chunk)
+
+
+def _linear_step(wmat: np.ndarray, b: np.ndarray | None, relu: bool):
+    def linear(x):
+        y = x @ wmat
+        if b is not None:
+            y += b
+        if relu:
+            np.maximum(y, 0, out=y)
+        return y
+    return linear
+
+
+# %% [markdown]
+# Try it on a LeNet-5 (when module 09 is complete in your workspace): the frozen model must give
+# the same logits as `model(x)`, and the cell times both at batch 1 and at batch 256. Measured here
+# (shared 2-core machine, one BLAS thread): see milestone 06's README for the figures of a full run.
+
+# %%
+if __name__ == "__main__":
+    try:
+        from tinytorch.convolutions import Conv2d, MaxPool2d
+    except ImportError:  # module 09 is not a prerequisite of this one
+        Conv2d = None
+    if Conv2d is not None:
+        from tinytorch.activations import ReLU
+        from tinytorch.layers import Flatten, Linear, Sequential
+        from tinytorch.tensor import manual_seed
+
+        manual_seed(0)
+        lenet = Sequential(Conv2d(1, 6, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(),
+                           MaxPool2d(2), Flatten(), Linear(400, 120), ReLU(), Linear(120, 84), ReLU(),
+                           Linear(84, 10))
+        lenet.eval()
+        frozen = freeze(lenet, (1, 28, 28))
+        frozen2 = freeze(lenet, (1, 28, 28), threads=2)
+        xb = np.random.default_rng(0).standard_normal((256, 1, 28, 28)).astype(np.float32)
+        with no_grad():
+            ref = lenet(Tensor(xb)).data
+            print(f"largest difference frozen vs model(x): {np.abs(frozen(xb) - ref).max():.1e}")
+            with blas_threads(1):
+                for n in (1, 256):
+                    x = xb[:n]
+                    t_model = time_ms(lambda: lenet(Tensor(x)), repeats=20 if n > 1 else 200)
+                    t_frozen = time_ms(lambda: frozen(x), repeats=20 if n > 1 else 200)
+                    t_two = time_ms(lambda: frozen2(x), repeats=20 if n > 1 else 200)
+                    print(f"batch {n:3d}: model(x) {t_model:7.3f} ms, frozen {t_frozen:7.3f} ms "
+                          f"({t_model / t_frozen:4.2f}x), frozen on 2 threads {t_two:7.3f} ms ({t_model / t_two:4.2f}x)")
+
+
+# %% [markdown]
 # ## What NumPy cannot speed up
 #
 # Say it plainly: these techniques take a NumPy framework close to PyTorch on CPU for medium-sized
@@ -892,7 +1191,7 @@ if __name__ == "__main__":
 # - **Per-call overhead is a floor.** Every NumPy call and every graph node costs microseconds of
 #   Python. At batch 1 (inference, milestone 06's SingleStream) the arithmetic of LeNet-5 is
 #   tiny and this overhead *is* the latency; no vectorisation removes it - only fewer, bigger
-#   calls do. A compiler that fuses a whole graph into one loop (PyTorch's `torch.compile`, JAX's
+#   calls do (step 5's `freeze` removes the graph's share of it; NumPy's own share stays). A compiler that fuses a whole graph into one loop (PyTorch's `torch.compile`, JAX's
 #   XLA) removes it; NumPy has none.
 # - **No fusion across ops.** Each ufunc is one pass over memory. `gelu_fused` still makes about
 #   a dozen passes over its buffers; a compiled kernel makes one, keeping each number in a
@@ -935,9 +1234,11 @@ if __name__ == "__main__":
 # of the graph and the engine runs one thread at a time, and every elementwise op is its own pass
 # over memory.
 #
-# Milestone 06 uses `parallel_step` for the optimised training runs, and module 19 will measure
-# latency and throughput with the discipline this module started: warm-up, many repeats, the
-# machine described, and numbers from one run.
+# Milestone 06 runs your pruned, quantized LeNet-5 through `freeze` (step 5) and measures it with
+# module 19's harness against the model as trained: latency at batch 1, where the frozen model's
+# fewer calls are what counts, and throughput at batch 256, where the smaller convolutions and the
+# second core are - with the discipline this module started: warm-up, many repeats, the machine
+# described, and numbers from one run.
 #
 # ## Check your work
 #

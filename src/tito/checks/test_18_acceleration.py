@@ -12,6 +12,9 @@ as a GPT ties its embedding and head): gradients within float32 rounding for une
 where an unweighted mean of the shard gradients is wrong), accumulation into an existing .grad,
 a model's own .grad never touched by the replicas, grad mode on afterwards, several optimizer
 steps in a row (the replicas must see the updated weights), and repeated 4-thread runs (races).
+gather_index must reproduce a loop-built patch matrix (padding, several channels, non-square
+kernels), fold_flatten a Linear on NCHW features; the given freeze, built on both, must give a
+small CNN's logits on one and two threads.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import numpy as np
 import pytest
 
 import tinytorch.tensor as tt
-from tinytorch.acceleration import (DataParallel, conv2d_im2col, conv2d_loops, gelu_fused,
-                                    gelu_fused_backward, pairwise_sq_distances, parallel_step,
-                                    replicate, split_batch)
+from tinytorch.acceleration import (DataParallel, conv2d_im2col, conv2d_loops, fold_flatten,
+                                    gather_index, gelu_fused, gelu_fused_backward,
+                                    pairwise_sq_distances, parallel_step, replicate, split_batch)
 from tinytorch.activations import ReLU, Tanh
 from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.losses import CrossEntropyLoss, MSELoss
@@ -316,3 +319,129 @@ def test_parallel_step_follows_one_thread_training(opt):
              "(do the replicas see the weights the optimizer just wrote?)")
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         assert_close(q.data, p.data, f"parallel_step ({opt}, after 4 steps: {name})", atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# gather_index, fold_flatten, and the given freeze built on them
+# ---------------------------------------------------------------------------------------------
+def patches_oracle(xp, kh, kw):
+    """(N, Hp, Wp, C) -> (N Ho Wo, kh kw C) with a loop over the kernel offsets (float64)."""
+    n, hp, wp, c = xp.shape
+    ho, wo = hp - kh + 1, wp - kw + 1
+    out = np.empty((n, ho, wo, kh, kw, c))
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, :, i, j, :] = xp[:, i:i + ho, j:j + wo, :]
+    return out.reshape(n * ho * wo, kh * kw * c)
+
+
+def gathered(h, w, c, kh, kw, p, seed=0):
+    idx = call("gather_index", gather_index, h, w, c, kh, kw, p)
+    idx = np.asarray(idx)
+    ho, wo = h + 2 * p - kh + 1, w + 2 * p - kw + 1
+    what = f"gather_index({h}, {w}, {c}, {kh}, {kw}, padding={p})"
+    if idx.shape != (ho * wo * kh * kw * c,):
+        raise AssertionError(f"{what}: shape {idx.shape}, expected ({ho * wo * kh * kw * c},) = Ho Wo kh kw C "
+                             "as one flat array")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise AssertionError(f"{what}: dtype {idx.dtype}; positions are integers (int64)")
+    xp = rand(2, h + 2 * p, w + 2 * p, c, seed=seed)
+    got = xp.reshape(2, -1)[:, idx].reshape(2 * ho * wo, kh * kw * c)
+    return got, patches_oracle(xp.astype(np.float64), kh, kw), what
+
+
+@pytest.mark.task("gather_index")
+def test_gather_index_worked_example():
+    idx = np.asarray(call("gather_index", gather_index, 3, 3, 1, 2, 2, 0))
+    want = np.array([[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])
+    assert idx.size == 16, f"gather_index(3, 3, 1, 2, 2): {idx.size} positions, expected 16 (4 patches of 4)"
+    assert np.array_equal(idx.reshape(4, 4), want), (
+        f"gather_index(3, 3, 1, 2, 2): got {idx.reshape(4, 4).tolist()}, expected {want.tolist()}")
+
+
+@pytest.mark.task("gather_index")
+@pytest.mark.parametrize("h,w,c,kh,kw,p", [(5, 5, 1, 3, 3, 0), (6, 4, 3, 3, 2, 0), (4, 5, 2, 3, 3, 1),
+                                           (28, 28, 1, 5, 5, 2), (7, 3, 4, 1, 1, 0), (3, 3, 2, 3, 3, 2)])
+def test_gather_index_is_the_patch_matrix(h, w, c, kh, kw, p):
+    got, want, what = gathered(h, w, c, kh, kw, p, seed=h * 7 + c)
+    if got.shape == want.shape and c > 1 and not np.allclose(got, want):
+        # the most common slip: (c, i, j) order inside a patch instead of (i, j, c)
+        n_rows = got.shape[0]
+        alt = want.reshape(n_rows, kh, kw, c).transpose(0, 3, 1, 2).reshape(n_rows, -1)
+        if np.allclose(got, alt):
+            raise AssertionError(f"{what}: each patch is ordered (c, i, j); module 09's weight matrix is "
+                                 "w.transpose(2, 3, 1, 0): order (i, j, c), the channel fastest")
+    assert_close(got, want, f"{what}: x.reshape(N, -1)[:, index] must be the patch matrix (rows (ho, wo), "
+                 "columns (i, j, c)) of the padded channels-last input", [], atol=0, rtol=0)
+
+
+def fold_case(out, c, h, w, seed=0):
+    weight = rand(out, c * h * w, seed=seed)
+    got = np.asarray(call("fold_flatten", fold_flatten, weight, c, h, w))
+    what = f"fold_flatten(weight ({out}, {c * h * w}), c={c}, h={h}, w={w})"
+    if got.shape != (h * w * c, out):
+        raise AssertionError(f"{what}: shape {got.shape}, expected {(h * w * c, out)} (in x out, ready for x @ W)")
+    x = rand(3, c, h, w, seed=seed + 1)
+    want = x.reshape(3, -1).astype(np.float64) @ weight.T.astype(np.float64)
+    assert_close(x.transpose(0, 2, 3, 1).reshape(3, -1) @ got, want, f"{what}: the channels-last features (h, w, c) "
+                 "times the folded weight must equal module 03's Linear on the (c, h, w) features", [x], atol=1e-4)
+
+
+@pytest.mark.task("fold_flatten")
+@pytest.mark.parametrize("out,c,h,w", [(4, 3, 2, 5), (10, 16, 5, 5), (1, 1, 3, 3), (2, 5, 1, 1)])
+def test_fold_flatten_matches_the_nchw_linear(out, c, h, w):
+    fold_case(out, c, h, w, seed=out + c)
+
+
+class Conv2d(Module):
+    """A module 09-like convolution (the class name is what freeze compiles), forward in NumPy."""
+
+    def __init__(self, cin, cout, k, padding=0, seed=0):
+        super().__init__()
+        self.weight = Tensor(rand(cout, cin, k, k, seed=seed, scale=0.3))
+        self.bias = Tensor(rand(cout, seed=seed + 1))
+        self.stride, self.padding = (1, 1), (padding, padding)
+
+    def forward(self, x):
+        x = np.asarray(getattr(x, "data", x), np.float64)
+        o, c, k, _ = self.weight.shape
+        p = self.padding[0]
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).transpose(0, 2, 3, 1)
+        n, hp, wp, _ = xp.shape
+        cols = patches_oracle(xp, k, k)
+        y = cols @ self.weight.data.transpose(2, 3, 1, 0).reshape(-1, o) + self.bias.data
+        return Tensor(y.reshape(n, hp - k + 1, wp - k + 1, o).transpose(0, 3, 1, 2).astype(np.float32))
+
+
+class MaxPool2d(Module):
+    def __init__(self, k):
+        super().__init__()
+        self.kernel_size, self.stride = k, None
+
+    def forward(self, x):
+        a = np.asarray(getattr(x, "data", x))
+        n, c, h, w = a.shape
+        k = self.kernel_size
+        return Tensor(a[:, :, :h // k * k, :w // k * k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5)))
+
+
+class Flatten(Module):
+    def forward(self, x):
+        a = getattr(x, "data", x)
+        return Tensor(a.reshape(len(a), -1))
+
+
+@pytest.mark.task("fold_flatten")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_freeze_runs_a_cnn_with_your_index_and_fold(threads):
+    from tinytorch.acceleration import freeze
+
+    model = Sequential(Conv2d(2, 3, 3, padding=1, seed=1), ReLU(), MaxPool2d(2),   # (N, 3, 4, 4)
+                       Conv2d(3, 4, 3, seed=3), ReLU(),                            # (N, 4, 2, 2)
+                       Flatten(), Linear(16, 5), ReLU(), Linear(5, 3))
+    x = rand(70, 2, 8, 8, seed=5)
+    want = model(Tensor(x)).data
+    frozen = call("fold_flatten", freeze, model, (2, 8, 8), threads=threads, chunk=16)
+    got = call("fold_flatten", frozen, x)
+    assert_close(got, want, f"freeze ({threads} thread(s)): the frozen CNN (built on your gather_index and "
+                 "fold_flatten) must give the model's logits", [x], atol=1e-4)
