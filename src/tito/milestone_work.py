@@ -4,7 +4,7 @@
     sub = submit(ws, ms, quick=False)        # runs the notebook, measures every deliverable
     sub.lines                                # the rubric: weight, passed, evidence, what to fix
     sub.score, sub.recorded                  # recorded in .tito/milestones.json only on a full pass
-    shows = demo(ws, ms)                     # predictions of the learner's last successful run
+    shows = demo(ws, ms)                     # predictions (or text) of the learner's last successful run
 
 A milestone's notebook and its rubric are package data, found from the registry's id and slug:
 `tito/milestone_starters/m01_perceptron.py` (the starter, jupytext percent format, TODO cells
@@ -15,7 +15,9 @@ Submitting never trusts a number the notebook claims. The notebook (through `Not
 writes `results.json`, its plots, its models' weights and its predictions into a fresh
 submission folder; submit then re-measures: accuracies from the saved predictions against labels
 it loads or generates itself, plots decoded as PNG images, the memory profile fitted by a line,
-each variant of the comparison checked for a training curve of its own.
+each variant of the comparison checked for a training curve of its own. A language model is
+measured from its saved weights: a subprocess rebuilds it on the learner's tinytorch and computes
+its validation loss (or generates its answers) itself (`python -m tito.milestone_work measure`).
 
 `save_weights` is called by the milestone scripts (`tito milestone run`): each run folder gets
 `model.npz` (the state_dict) and `model.json` (how to rebuild the model), which `demo` loads in a
@@ -47,6 +49,9 @@ STARTERS = Path(__file__).resolve().parent / "milestone_starters"
 RESULTS_ENV, QUICK_ENV = "TITO_RESULTS", "TITO_QUICK"  # set by submit for the notebook's process
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)  # (4, 2)
 GATES = {"xor": np.array([0, 1, 1, 0]), "and": np.array([0, 0, 0, 1]), "or": np.array([0, 1, 1, 1])}
+SEP = 10  # milestone 05's routing strings: digits 0-9, then this separator, then the answer
+ROUTING_TASKS = {"copy": lambda d: d, "reverse": lambda d: d[:, ::-1]}
+MEASURE_TIMEOUT_S = 600  # one re-measurement of a saved model (its subprocess)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +154,16 @@ def _moons_eval(spec_eval: dict) -> tuple[np.ndarray, np.ndarray]:
     return make_moons(int(e["n"]), float(e.get("noise", 0.15)), int(e["seed"]))
 
 
+def digit_strings(n: int, length: int, seed: int) -> np.ndarray:
+    """n random digit strings: int64 (n, length), digits 0-9 (milestone 05's held-out strings)."""
+    return np.random.default_rng(seed).integers(0, 10, (n, length))
+
+
+def _digits_eval(spec_eval: dict) -> np.ndarray:
+    e = spec_eval["digits"]
+    return digit_strings(int(e["n"]), int(e["length"]), int(e["seed"]))
+
+
 def _labels(data: str, spec_eval: dict) -> tuple[np.ndarray, str]:
     """The true labels of an evaluation set, loaded or generated here (never the notebook's),
     and a note when the copy of the data set on this machine is not the official one."""
@@ -183,6 +198,7 @@ class Notebook:
         nb.save("training", {...})           # measured values -> results.json
         nb.save_model("perceptron", model)   # its weights (.npz) and the classes it is built from
         nb.save_predictions("perceptron", y) # what submit scores against its own labels
+        nb.save_gpt("shakespeare", gpt, tok) # a GPT: its weights, config and vocabulary
         nb.show("decision_boundary.png")     # a saved plot, below the cell in Jupyter
         nb.quick                             # True in `tito milestone submit --quick`
     """
@@ -236,8 +252,12 @@ class Notebook:
         return quick if self.quick else full
 
     def evaluation_inputs(self) -> np.ndarray:
-        """The inputs of tito's own held-out set of the toy data (submit knows their labels)."""
-        return _moons_eval(load_spec(self.milestone).evaluation)[0]
+        """The inputs of tito's own held-out set (submit knows their labels): 01 moons points
+        (n, 2); 05 the digit strings of the routing tasks, int64 (n, length)."""
+        evaluation = load_spec(self.milestone).evaluation
+        if "digits" in evaluation:
+            return _digits_eval(evaluation)
+        return _moons_eval(evaluation)[0]
 
     def save(self, key: str, value) -> None:
         """Store `value` (numbers, lists, dicts) under `key` in results.json, at once."""
@@ -256,6 +276,21 @@ class Notebook:
         models[name] = {"classes": classes, "parameters": int(sum(a.size for a in arrays.values()))}
         self.save("models", models)
         return self.path(f"{name}.npz")
+
+    def save_gpt(self, name: str, model, tokenizer=None) -> Path:
+        """save_model, plus what submit needs to rebuild the GPT on your tinytorch and measure it
+        itself: its GPTConfig and (a language model) the tokenizer's characters, in id order."""
+        import dataclasses
+
+        path = self.save_model(name, model)
+        cfg = model.config
+        config = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+        models = self.data["models"]
+        models[name]["config"] = config
+        if tokenizer is not None:
+            models[name]["chars"] = "".join(tokenizer.decode([i]) for i in range(tokenizer.vocab_size))
+        self.save("models", models)
+        return path
 
     def save_predictions(self, name: str, predictions) -> Path:
         pred = np.asarray(getattr(predictions, "data", predictions)).reshape(-1)
@@ -414,6 +449,23 @@ def _describe(spec: Spec, c: dict) -> str:
     if kind == "value":
         op = "≤" if "at_most" in c else "≥"
         return f"`{c['key']}` {op} {c.get('at_most', c.get('at_least'))}"
+    if kind == "gpt_routing":
+        full, quick = _target(spec, c, False), _target(spec, c, True)
+        return f"`{c['model']}` reloaded by tito {c['task']}s ≥ {_pct(full)} (quick: " \
+               f"{_pct(quick)}) of tito's held-out strings exactly, generated greedily"
+    if kind == "gpt_lm_loss":
+        return f"`{c['model']}` reloaded by tito: validation loss ≤ {c['at_most']} nats/char " \
+               f"(quick: {c.get('quick_at_most', c['at_most'])}) on every character of the " \
+               f"split, ≥ {c['below_bigram']} below a counted bigram (quick: " \
+               f"{c.get('quick_below_bigram', c['below_bigram'])})"
+    if kind == "text":
+        text = f"`{c['file']}`: ≥ {c.get('min_chars', 200)} characters"
+        if "words_from" in c:
+            text += f", ≥ {_pct(float(c['at_least']))} of its words occur in the training text"
+        return text
+    if kind == "power_law":
+        return f"`{c['y']}` grows like `{c['x']}`^{c['exponent']:g} (fitted log-log exponent " \
+               f"within ± {c.get('within', 0.3)})"
     return kind
 
 
@@ -848,9 +900,152 @@ def check_parameters(ctx: CheckContext, c: dict) -> Verdict:
                        f"{int(predicted):,}" + ("" if ok else " - they differ"))
 
 
+def _bound(c: dict, key: str, quick: bool) -> float:
+    """A threshold of a check: `quick_<key>` in a quick submission where the rubric sets one."""
+    return float(c.get(f"quick_{key}", c[key]) if quick else c[key])
+
+
+def measure_saved(ctx: CheckContext, request: dict) -> dict:
+    """Rebuild a saved GPT on the learner's tinytorch in a subprocess and measure it there
+    (`_measure_child`); {"error": ...} when that fails or runs past MEASURE_TIMEOUT_S."""
+    from tito import milestone_run as mr
+
+    cmd = [sys.executable, "-m", "tito.milestone_work", "measure", str(ctx.out_dir),
+           str(ctx.ws.root), str(ctx.ws.package), json.dumps(request)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=mr._env(), cwd=ctx.out_dir,
+                              timeout=float(request.get("timeout", MEASURE_TIMEOUT_S)))
+    except subprocess.TimeoutExpired:
+        return {"error": f"the measurement took more than {MEASURE_TIMEOUT_S} s"}
+    msg = next((json.loads(x) for x in reversed(proc.stdout.splitlines()) if x.startswith("{")), None)
+    if msg is None:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return msg
+
+
+def _saved_gpt(ctx: CheckContext, name: str) -> Verdict | None:
+    """None if the GPT `name` was saved with nb.save_gpt; else the failing verdict."""
+    info = ctx.get(f"models.{name}")
+    if not isinstance(info, dict) or not (ctx.out_dir / f"{name}.npz").is_file():
+        return ctx.missing(f"the saved model {name!r} (nb.save_gpt)")
+    if not isinstance(info.get("config"), dict):
+        return Verdict(False, f"{name!r} was saved without its GPTConfig: save it with nb.save_gpt")
+    return None
+
+
+def check_gpt_routing(ctx: CheckContext, c: dict) -> Verdict:
+    """A saved routing GPT, reloaded by tito, answers tito's held-out digit strings: greedy
+    generation with the learner's GPT.generate, exact strings counted here."""
+    bad = _saved_gpt(ctx, c["model"])
+    if bad:
+        return bad
+    e = ctx.spec.evaluation["digits"]
+    msg = measure_saved(ctx, {"what": "routing", "model": c["model"], "task": c["task"],
+                              "n": e["n"], "length": e["length"], "seed": e["seed"]})
+    if "error" in msg:
+        return Verdict(False, f"tito could not reload and run {c['model']!r}: {msg['error']}")
+    exact, target = msg["exact"], _target(ctx.spec, c, ctx.quick)
+    ok = exact >= target
+    text = f"`{c['model']}` reloaded by tito, {c['task']} of {msg['n']:,} held-out strings " \
+           f"(greedy, your GPT.generate): {_pct(exact)} exactly right, {_pct(msg['digit_acc'])} " \
+           f"of the digits (target ≥ {_pct(target)}); e.g. {msg['example']}"
+    claimed = ctx.get(c["claimed"]) if "claimed" in c else None
+    if isinstance(claimed, (int, float)):
+        text += f"; your notebook reports {_pct(claimed)}"
+        if abs(claimed - exact) > float(c.get("tolerance", 0.01)):
+            ok = False
+            text += " - they disagree: are your answers generated by the saved model?"
+    return Verdict(ok, text)
+
+
+def check_gpt_lm_loss(ctx: CheckContext, c: dict) -> Verdict:
+    """A saved character-level GPT's loss on the real validation split, computed by tito from
+    the model's logits on every validation character, against a counted bigram on the split."""
+    bad = _saved_gpt(ctx, c["model"])
+    if bad:
+        return bad
+    msg = measure_saved(ctx, {"what": "lm_loss", "model": c["model"], "data": c["data"],
+                              "split": float(c.get("split", 0.9))})
+    if "error" in msg:
+        return Verdict(False, f"tito could not reload and run {c['model']!r}: {msg['error']}")
+    val, bigram = msg["val_loss"], msg["bigram_loss"]
+    most, margin = _bound(c, "at_most", ctx.quick), _bound(c, "below_bigram", ctx.quick)
+    ok = val <= most and bigram - val >= margin
+    text = f"`{c['model']}` reloaded by tito: validation loss {val:.3f} nats/char on all " \
+           f"{msg['n']:,} characters of the last {(1 - float(c.get('split', 0.9))) * 100:.0f}% " \
+           f"(target ≤ {most:.2f}); a counted bigram: {bigram:.3f}, yours is {bigram - val:.3f} " \
+           f"below it (needed ≥ {margin:.2f})"
+    claimed = ctx.get(c["claimed"]) if "claimed" in c else None
+    if isinstance(claimed, (int, float)):
+        text += f"; your notebook reports {claimed:.3f}"
+        if abs(claimed - val) > float(c.get("tolerance", 0.05)):
+            ok = False
+            text += " - they disagree: is yours the mean over every validation character?"
+    return Verdict(ok, text)
+
+
+def _corpus(data: str) -> str:
+    if data != "tinyshakespeare":
+        raise ValueError(f"unknown text data {data!r}")
+    from tito.data import datasets
+
+    return datasets().load_shakespeare()
+
+
+def check_text(ctx: CheckContext, c: dict) -> Verdict:
+    """A text the model wrote: long enough, and (with `words_from`) made of real words: the
+    fraction of its words that occur in the training part of the corpus."""
+    path = ctx.out_dir / c["file"]
+    if not path.is_file():
+        return ctx.missing(c["file"])
+    text = path.read_text(encoding="utf-8", errors="replace")
+    need = int(c.get("min_chars", 200))
+    if len(text) < need:
+        return Verdict(False, f"{c['file']} holds {len(text):,} characters, at least {need:,} needed")
+    words = re.findall(r"[A-Za-z']+", text)
+    out = f"{c['file']}: {len(text):,} characters, {len(words):,} words"
+    if "words_from" not in c:
+        return Verdict(True, out)
+    corpus = _corpus(c["words_from"])
+    known = set(re.findall(r"[A-Za-z']+", corpus[:int(float(c.get("split", 0.9)) * len(corpus))]))
+    share = float(np.mean([w in known for w in words])) if words else 0.0
+    floor = _bound(c, "at_least", ctx.quick)
+    return Verdict(share >= floor, out + f", {_pct(share)} of them occur in the training text "
+                                         f"(needed ≥ {_pct(floor)})")
+
+
+def check_power_law(ctx: CheckContext, c: dict) -> Verdict:
+    """y grows with x like x**exponent: at every step, and the log-log slope fitted over the
+    points of the top `fit_span`x of the range (where the constant costs no longer hide it)."""
+    x, y = _numbers(ctx.get(c["x"])), _numbers(ctx.get(c["y"]))
+    if x is None or y is None:
+        return ctx.missing(f"the table {c['x']!r} / {c['y']!r}")
+    if len(x) != len(y):
+        return Verdict(False, f"{len(x)} values of {c['x']} but {len(y)} of {c['y']}")
+    need, span = int(c.get("min_points", 4)), float(c.get("min_span", 8))
+    if len(x) < need or min(x) <= 0 or min(y) <= 0 or max(x) / min(x) < span:
+        return Verdict(False, f"{len(x)} measurements from {min(x):g} to {max(x):g}: measure at "
+                              f"least {need} positive values, the largest ≥ {span:g}x the smallest")
+    order = np.argsort(x)
+    xa, ya = np.array(x)[order], np.array(y)[order]
+    grows = bool(np.all(np.diff(ya) > 0))
+    top = xa >= xa[-1] / float(c.get("fit_span", 8))
+    if top.sum() < 3:
+        top[-3:] = True
+    k, _ = np.polyfit(np.log(xa[top]), np.log(ya[top]), 1)
+    want, within = float(c["exponent"]), float(c.get("within", 0.3))
+    ok = grows and abs(k - want) <= within
+    name = c["y"].split(".")[-1]
+    return Verdict(ok, f"{name}: {len(x)} measurements, {c['x'].split('.')[-1]} {xa[0]:g}..{xa[-1]:g}, "
+                       f"{'grows' if grows else 'does NOT grow'} every step; fitted exponent "
+                       f"{k:.2f} over {xa[top][0]:g}..{xa[-1]:g} (needed {want:g} ± {within:g}): "
+                       f"doubling {c['x'].split('.')[-1]} multiplies it by {2 ** k:.1f}")
+
+
 CHECKS = {"accuracy": check_accuracy, "parameters": check_parameters, "built_from": check_built_from, "curve": check_curve,
           "png": check_png, "linear_growth": check_linear_growth, "variants": check_variants,
-          "value": check_value}
+          "value": check_value, "gpt_routing": check_gpt_routing, "gpt_lm_loss": check_gpt_lm_loss,
+          "text": check_text, "power_law": check_power_law}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -880,7 +1075,7 @@ class Show:
     """One part's demo: what the learner's saved model predicted."""
 
     part: int
-    kind: str  # "plane" | "xor" | "digits" | "cifar"
+    kind: str  # "plane" | "xor" | "digits" | "cifar" | "text"
     run_dir: Path
     label: str  # 'recorded run of 2025-...' / 'quick rehearsal (not recorded)'
     data: dict  # kind-specific: images, labels, predictions, grid, ...
@@ -906,8 +1101,11 @@ def last_run(ws, ms: Milestone, part: int) -> tuple[Path, str] | None:
     return None
 
 
-def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300) -> list[Show]:
-    """Predictions of the learner's last successful runs, one Show per part that has one."""
+def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300,
+         prompt: str | None = None) -> list[Show]:
+    """Predictions of the learner's last successful runs, one Show per part that has one.
+    `prompt`: where a part writes text (05's Shakespeare), it starts from this (default: the
+    run's own prompt)."""
     from tito import milestone_run as mr
 
     parts, _ = mr.built_parts(ms)
@@ -921,9 +1119,17 @@ def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300)
         if f is None:
             continue
         run_dir, label = f
-        kind = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))["kind"]
+        info = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+        kind = info["kind"]
+        if kind == "text" and prompt is not None:
+            unknown = sorted(set(prompt) - set(info.get("chars", "")))
+            if unknown or not prompt:
+                raise TitoError(f"--prompt {prompt!r}: " + (f"the characters {unknown} do not "
+                                f"occur in {info.get('data', 'the training text')}" if unknown
+                                else "the prompt is empty"),
+                                "use characters of the training text (letters, punctuation)")
         cmd = [sys.executable, "-m", "tito.milestone_work", "demo", str(run_dir), str(ws.root),
-               str(ws.package), str(count), str(seed)]
+               str(ws.package), str(count), str(seed), json.dumps(prompt)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                   env=mr._env(), cwd=run_dir)
@@ -940,28 +1146,92 @@ def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300)
     return shows
 
 
-def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int) -> dict:
-    """In the subprocess: rebuild the model on the learner's tinytorch, load its weights, predict."""
+def _learners_tinytorch(root: str, expect: str) -> str | None:
+    """In a subprocess: import the workspace's tinytorch; what is wrong, or None."""
     sys.path.insert(0, root)
     import tinytorch
 
     where = Path(list(tinytorch.__path__)[0]).resolve()
     if where != Path(expect).resolve():
-        return {"error": f"tinytorch was imported from {where}, expected {expect}"}
+        return f"tinytorch was imported from {where}, expected {expect}"
+    return None
+
+
+def _load(model, npz: Path):
+    with np.load(npz, allow_pickle=False) as z:
+        model.load_state_dict({k: z[k] for k in z.files})
+    model.eval()
+    return model
+
+
+def _measure_child(out_dir: Path, root: str, expect: str, request: dict) -> dict:
+    """In the subprocess: rebuild a GPT saved by nb.save_gpt from its GPTConfig on the learner's
+    tinytorch, load its weights, and measure it here (routing answers, validation loss)."""
+    err = _learners_tinytorch(root, expect)
+    if err:
+        return {"error": err}
+    from tinytorch.transformers import GPT, GPTConfig
+
+    name = request["model"]
+    info = _read_results(out_dir / "results.json")["models"][name]
+    model = _load(GPT(GPTConfig(**info["config"])), out_dir / f"{name}.npz")
+    if request["what"] == "routing":
+        n, length = int(request["n"]), int(request["length"])
+        held = digit_strings(n, length, int(request["seed"]))  # (n, L)
+        answer = ROUTING_TASKS[request["task"]](held)
+        prompt = np.concatenate([held, np.full((n, 1), SEP)], axis=1)  # (n, L + 1)
+        out = np.asarray(model.generate(prompt, length, temperature=0))[:, length + 1:]  # (n, L)
+        if out.shape != answer.shape:
+            return {"error": f"GPT.generate gave answers of shape {out.shape}, not {answer.shape}"}
+        return {"n": n, "exact": float(np.mean((out == answer).all(axis=1))),
+                "digit_acc": float(np.mean(out == answer)),
+                "example": f"{''.join(map(str, held[0]))} -> {''.join(map(str, out[0]))}"}
+    from tito.milestones.m05_transformer import bigram_loss, lm_loss
+
+    chars = info.get("chars")
+    if not chars:
+        return {"error": f"{name!r} was saved without its tokenizer: nb.save_gpt(name, model, tok)"}
+    text, stoi = _corpus(request["data"]), {ch: i for i, ch in enumerate(chars)}
+    unknown = sorted(set(text) - set(stoi))
+    if unknown:
+        return {"error": f"the saved tokenizer has no id for {unknown[:5]}"}
+    ids = np.array([stoi[ch] for ch in text], dtype=np.int64)
+    split = int(float(request["split"]) * len(ids))
+    val = lm_loss(model, ids[split:], int(model.config.block_size))
+    return {"val_loss": val, "bigram_loss": bigram_loss(ids[:split], ids[split:], len(chars)),
+            "n": len(ids) - split}
+
+
+def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int,
+                prompt: str | None = None) -> dict:
+    """In the subprocess: rebuild the model on the learner's tinytorch, load its weights, predict."""
+    err = _learners_tinytorch(root, expect)
+    if err:
+        return {"error": err}
     from tinytorch.tensor import Tensor, no_grad
 
     info = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
     module, fn = info["build"].split(":")
-    model = getattr(importlib.import_module(module), fn)()
-    with np.load(run_dir / "model.npz", allow_pickle=False) as z:
-        model.load_state_dict({k: z[k] for k in z.files})
-    model.eval()
+    build = getattr(importlib.import_module(module), fn)
+    model = _load(build(**info["config"]) if "config" in info else build(), run_dir / "model.npz")
 
     def forward(x: np.ndarray) -> np.ndarray:
         with no_grad():
             return np.asarray(model(Tensor(np.ascontiguousarray(x, dtype=np.float32))).numpy())
 
     kind = info["kind"]
+    if kind == "text":  # a language model writes, from the prompt
+        from tinytorch.tensor import manual_seed
+
+        chars = info["chars"]
+        prompt = prompt or info.get("prompt") or chars[0]
+        stoi = {ch: i for i, ch in enumerate(chars)}
+        manual_seed(seed)  # the sampling of GPT.generate draws from the course's generator
+        temperature = float(info.get("temperature", 0.8))
+        out = model.generate(np.array([[stoi[ch] for ch in prompt]]),
+                             int(info.get("sample_chars", 500)), temperature=temperature)
+        return {"text": "".join(chars[int(i)] for i in np.asarray(out)[0]), "prompt": prompt,
+                "temperature": temperature}
     if kind in ("plane", "xor"):
         if kind == "xor":
             pts, y = XOR_X, GATES["xor"]
@@ -1029,14 +1299,19 @@ def plane_lines(data: dict) -> list[str]:
 
 
 def _child_main(argv: list[str]) -> int:
-    if not argv or argv[0] != "demo":
-        print("usage: python -m tito.milestone_work demo RUN_DIR ROOT PACKAGE COUNT SEED")
+    if not argv or argv[0] not in ("demo", "measure"):
+        print("usage: python -m tito.milestone_work demo RUN_DIR ROOT PACKAGE COUNT SEED [PROMPT]\n"
+              "       python -m tito.milestone_work measure OUT_DIR ROOT PACKAGE REQUEST_JSON")
         return 2
-    run_dir, root, expect, count, seed = argv[1:6]
     proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # whatever the learner's code prints goes to stderr
     try:
-        msg = _demo_child(Path(run_dir), root, expect, int(count), int(seed))
+        if argv[0] == "measure":
+            msg = _measure_child(Path(argv[1]), argv[2], argv[3], json.loads(argv[4]))
+        else:
+            run_dir, root, expect, count, seed = argv[1:6]
+            prompt = json.loads(argv[6]) if len(argv) > 6 else None
+            msg = _demo_child(Path(run_dir), root, expect, int(count), int(seed), prompt)
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line
         msg = {"error": f"{type(e).__name__}: {e}"}
     proto.write(json.dumps(msg) + "\n")

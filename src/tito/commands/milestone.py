@@ -649,7 +649,9 @@ def _digit_panel(show, k: int):
 @app.command()
 def demo(milestone: IdArg, count: Annotated[int, typer.Option(
              "--count", "-n", help="How many test images to classify.")] = 8,
-         seed: SeedOpt = 0, workspace: WorkspaceOpt = None) -> None:
+         seed: SeedOpt = 0, prompt: Annotated[str | None, typer.Option(
+             "--prompt", help="Where a model writes text (05): start from this.")] = None,
+         workspace: WorkspaceOpt = None) -> None:
     """Show off what your code learnt: the weights of your last successful run, predicting."""
     from rich.columns import Columns
 
@@ -657,13 +659,16 @@ def demo(milestone: IdArg, count: Annotated[int, typer.Option(
 
     ms = registry.get_milestone(milestone)
     ws = _workspace(workspace)
-    shows = mw.demo(ws, ms, count, seed)
+    shows = mw.demo(ws, ms, count, seed, prompt=prompt)
     for show in shows:
         p = ms.part(show.part)
         out.print(f"\n[bold]{ms.id} {escape(ms.title)}, part {p.number}: {escape(p.name)}[/]")
         say(f"From {escape(show.label)}: {escape(str(show.run_dir.relative_to(ws.root)))}", "dim")
         d = show.data
-        if show.kind in ("digits", "cifar"):
+        if show.kind == "text":
+            out.print(Panel(Text(d["text"]), expand=False, title=escape(
+                f"prompt {d['prompt']!r}, temperature {d['temperature']:g}, seed {seed}")))
+        elif show.kind in ("digits", "cifar"):
             out.print(Columns([_digit_panel(show, k) for k in range(len(d["labels"]))]))
             right = sum(a == b for a, b in zip(d["labels"], d["predictions"]))
             say(f"{right} of {len(d['labels'])} right (test images "

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tito.milestone_work import save_weights
 from tito.milestones.common import RunContext, UsageError, _pyplot, merge_witness_metrics
 
 # Modules to suspect when the loss becomes NaN (by name; ids live in the registry).
@@ -78,6 +79,13 @@ def make_gpt(vocab_size: int, r: Recipe):
 
     return GPT(GPTConfig(vocab_size=vocab_size, block_size=r.block_size, n_layer=r.n_layer,
                          n_head=r.n_head, n_embd=r.n_embd))
+
+
+def build_gpt(**config):
+    """The GPT of a saved run, rebuilt from its GPTConfig fields (`tito milestone demo 05`)."""
+    from tinytorch.transformers import GPT, GPTConfig
+
+    return GPT(GPTConfig(**config))
 
 
 def train(ctx: RunContext, model, next_batch, r: Recipe, stage: str, first: int = 0,
@@ -479,6 +487,11 @@ def shakespeare(ctx: RunContext) -> dict:
             "training text")
     plot_curves(ctx.path("loss_curves.png"), history, "Tiny Shakespeare, character level",
                 {"bigram": bigram, "target 1.60": 1.60} if not ctx.quick else {"bigram": bigram})
+    save_weights(ctx, model, "tito.milestones.m05_transformer:build_gpt", kind="text",
+                 config=dict(vocab_size=V, block_size=r.block_size, n_layer=r.n_layer,
+                             n_head=r.n_head, n_embd=r.n_embd), chars=tok.decode(list(range(V))),
+                 prompt=tok.decode(prompt), temperature=temperature, sample_chars=SAMPLE_CHARS,
+                 data="Tiny Shakespeare")  # for `tito milestone demo 05`
     return done_in(metrics, t0)
 
 
