@@ -288,3 +288,51 @@ def test_benchmarking_seeded_bug_is_caught_and_named(name, task, tmp_path, monke
     block_torch(tmp_path, monkeypatch)
     b = BENCH_BUGS[name]
     assert_caught_and_named(name, b, b.task if task == "own-task" else None)
+
+
+# --- 16 and 18: the structured pruning and the frozen model of milestone 06 -------------------
+# prune_channels scoring filters by their smallest weight instead of their norm; gather_index with
+# each patch ordered (c, i, j) instead of module 09's (i, j, c); fold_flatten that keeps the NCHW
+# column order. The last two also fail milestone 06 (tests/test_milestone06.py).
+FROZEN_BUGS = {
+    "prune_channels_keeps_the_weakest_filters": Bug("16", "prune_channels", textwrap.dedent("""
+        def prune_channels(model, fraction):
+            layers = [copy.deepcopy(layer) for layer in model]
+            for i, j in _conv_pairs(model):
+                conv, reader = layers[i], layers[j]
+                W = conv.weight.data
+                out = W.shape[0]
+                norms = np.sqrt((W.astype(np.float64) ** 2).sum(axis=(1, 2, 3)))
+                n_keep = max(1, out - int(round(fraction * out)))
+                keep = np.sort(np.argsort(norms, kind="stable")[:n_keep])  # BUG: the smallest norms
+                layers[i] = _conv_from(conv, W[keep], None if conv.bias is None else conv.bias.data[keep])
+                W2, rb = reader.weight.data, None if reader.bias is None else reader.bias.data
+                if _is_conv(reader):
+                    layers[j] = _conv_from(reader, W2[:, keep], rb)
+                else:
+                    hw = W2.shape[1] // out
+                    layers[j] = _linear_from(reader, W2[:, (keep[:, None] * hw + np.arange(hw)).ravel()], rb)
+            return Sequential(*layers)
+        """), frozenset({"prune_channels"}), "prune_channels"),
+    "gather_index_channel_first": Bug("18", "gather_index", textwrap.dedent("""
+        def gather_index(h, w, c, kh, kw, padding=0):
+            hp, wp = h + 2 * padding, w + 2 * padding
+            ho, wo = hp - kh + 1, wp - kw + 1
+            r = np.arange(ho)[:, None, None, None, None] + np.arange(kh)[None, None, None, :, None]
+            s = np.arange(wo)[None, :, None, None, None] + np.arange(kw)[None, None, None, None, :]
+            ch = np.arange(c)[None, None, :, None, None]
+            return ((r * wp + s) * c + ch).astype(np.int64).ravel()  # BUG: patches ordered (c, i, j)
+        """), frozenset({"gather_index"}), "patch_matrix"),
+    "fold_flatten_without_the_layout_change": Bug("18", "fold_flatten", textwrap.dedent("""
+        def fold_flatten(weight, c, h, w):
+            return np.ascontiguousarray(weight.T)  # BUG: still reads (c, h, w) order
+        """), frozenset({"fold_flatten"}), "fold_flatten"),
+}
+
+
+@pytest.mark.parametrize("task", ["own-task", None], ids=["own-task", "whole-module"])
+@pytest.mark.parametrize("name", sorted(FROZEN_BUGS))
+def test_pruning_and_freezing_seeded_bugs_are_caught_and_named(name, task, tmp_path, monkeypatch):
+    block_torch(tmp_path, monkeypatch)
+    b = FROZEN_BUGS[name]
+    assert_caught_and_named(name, b, b.task if task == "own-task" else None)

@@ -24,8 +24,19 @@ from tito.registry import Milestone, Part
 FOUNDATION = ("01", "02", "03")
 TO_09 = tuple(f"{i:02d}" for i in range(1, 10))
 TO_13 = tuple(f"{i:02d}" for i in range(1, 14))
-BUILT_MILESTONES = ("01", "02", "03", "04", "05")
-COMING = ("06",)  # its modules (14-19) are not built yet
+BUILT_MILESTONES = ("01", "02", "03", "04", "05", "06")
+COMING = ("06",)  # with module 19 marked unbuilt (the `coming_19` fixture): a milestone "coming"
+
+
+@pytest.fixture
+def coming_19(monkeypatch):
+    """The registry as it was before module 19 was built: milestone 06 is coming (every milestone
+    is built now, so the coming state is tested on a registry with one module taken back)."""
+    import dataclasses
+
+    modules = tuple(dataclasses.replace(m, built=False) if m.id == "19" else m for m in registry.MODULES)
+    monkeypatch.setattr(registry, "MODULES", modules)
+    monkeypatch.setattr(registry, "_BY_ID", {m.id: m for m in modules})
 
 
 @pytest.fixture(autouse=True)
@@ -68,14 +79,25 @@ def assert_whole(out: str, *commands: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # list / info / locked / unknown
 # ---------------------------------------------------------------------------------------------
-def test_fresh_workspace_lists_built_milestones_locked_and_the_others_coming(tmp_path):
+def test_fresh_workspace_lists_every_milestone_locked(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    code, out = tito("milestone", "list", cwd=ws.root)
+    assert code == 0 and out.count("LOCKED") == 6 and "COMING" not in out, out
+    code, out = tito("milestones", "list", "--simple", cwd=ws.root)  # the alias
+    lines = {x[:2]: x for x in out.splitlines() if x.strip()}
+    assert code == 0 and len(lines) == 6, out
+    assert all("LOCKED" in lines[i] for i in BUILT_MILESTONES), out
+    assert "needs 01-09, 14-19" in lines["06"] and "needs 01-08, 10-13" in lines["05"], out
+
+
+def test_fresh_workspace_lists_built_milestones_locked_and_the_others_coming(tmp_path, coming_19):
     ws = make_ws(tmp_path / "ws")
     code, out = tito("milestone", "list", cwd=ws.root)
     assert code == 0 and out.count("LOCKED") == 5 and out.count("COMING") == 1, out
     code, out = tito("milestones", "list", "--simple", cwd=ws.root)  # the alias
     lines = {x[:2]: x for x in out.splitlines() if x.strip()}
     assert code == 0 and len(lines) == 6, out
-    assert all("LOCKED" in lines[i] for i in BUILT_MILESTONES), out
+    assert all("LOCKED" in lines[i] for i in BUILT_MILESTONES if i not in COMING), out
     assert lines["01"].startswith("01 1958 The Perceptron") and "needs 01-03" in lines["01"]
     for i in COMING:
         assert "COMING" in lines[i] and "LOCKED" not in lines[i] and "not built yet" in lines[i]
@@ -141,8 +163,8 @@ def test_unknown_part_is_refused(tmp_path):
 
 def test_commands_outside_a_workspace(tmp_path):
     code, out = tito("milestone", "list", cwd=tmp_path)
-    assert code == 0 and "fresh learner" in out and out.count("LOCKED") == 5
-    assert out.count("COMING") == 1
+    assert code == 0 and "fresh learner" in out and out.count("LOCKED") == 6
+    assert "COMING" not in out
     code, out = tito("milestone", "status", cwd=tmp_path)
     one_line_error(code, out, "no TinyTorch workspace")
 
@@ -232,7 +254,7 @@ def test_skip_checks_runs_a_locked_part_and_names_the_missing_module(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Coming: milestones whose modules are not built yet
 # ---------------------------------------------------------------------------------------------
-def test_coming_is_derived_from_the_registry():
+def test_coming_is_derived_from_the_registry(coming_19):
     for ms in registry.MILESTONES:
         needs_unbuilt = any(not registry.get_module(m).built for m in ms.modules_for(ms.parts[0]))
         assert (ms.id in COMING) == needs_unbuilt
@@ -244,7 +266,7 @@ def test_coming_is_derived_from_the_registry():
 @pytest.mark.parametrize("args", [("run", "06"), ("run", "06", "--reference"),
                                   ("run", "06", "--skip-checks"), ("test", "06"),
                                   ("celebrate", "06"), ("run", "mlperf", "--part", "1")])
-def test_a_coming_milestone_is_not_built_yet_in_one_line(tmp_path, args):
+def test_a_coming_milestone_is_not_built_yet_in_one_line(tmp_path, args, coming_19):
     ws = make_ws(tmp_path / "ws", TO_09)
     for cwd in (ws.root, tmp_path):  # in a workspace or not: the same one line
         code, out = tito("milestone", *args, cwd=cwd)
@@ -253,7 +275,7 @@ def test_a_coming_milestone_is_not_built_yet_in_one_line(tmp_path, args):
     assert not (ws.root / "runs").exists() and achievements(ws) == {}
 
 
-def test_coming_milestones_show_as_coming_everywhere(tmp_path):
+def test_coming_milestones_show_as_coming_everywhere(tmp_path, coming_19):
     ws = make_ws(tmp_path / "ws", TO_13)
     code, out = tito("milestone", "info", "06", cwd=ws.root)
     assert code == 0 and "LOCKED" not in out and "locked" not in out, out
@@ -269,9 +291,20 @@ def test_coming_milestones_show_as_coming_everywhere(tmp_path):
     assert "Milestone 06: coming in a later release." in out
 
 
-def test_after_every_built_milestone_next_says_the_rest_is_coming(tmp_path):
-    ws = make_ws(tmp_path / "ws", TO_13)
+def test_after_every_milestone_next_says_the_history_is_complete(tmp_path):
+    ws = make_ws(tmp_path / "ws", tuple(f"{i:02d}" for i in range(1, 20)))
     for mid in BUILT_MILESTONES:
+        for p in registry.get_milestone(mid).parts:
+            state.record_achievement(ws.root, mid, p.number, {"metrics": {}})
+    code, out = tito("milestone", "next", cwd=ws.root)
+    assert code == 0 and "every milestone is complete" in out and "coming" not in out, out
+    code, out = tito("milestone", "status", cwd=ws.root)
+    assert "6/6" in out, out
+
+
+def test_after_every_built_milestone_next_says_the_rest_is_coming(tmp_path, coming_19):
+    ws = make_ws(tmp_path / "ws", TO_13)
+    for mid in BUILT_MILESTONES[:-1]:
         for p in registry.get_milestone(mid).parts:
             state.record_achievement(ws.root, mid, p.number, {"metrics": {}})
     code, out = tito("milestone", "next", cwd=ws.root)

@@ -233,7 +233,7 @@ MODULES: tuple[Module, ...] = (
     Module("18", "acceleration", "Acceleration", O,
            "vectorisation, operator fusion, cache-friendly kernels", ("14",), True),
     Module("19", "benchmarking", "Benchmarking", O,
-           "fair, reproducible benchmarks in the MLPerf style", ("15", "16", "17", "18")),
+           "fair, reproducible benchmarks in the MLPerf style", ("15", "16", "17", "18"), True),
     Module("20", "capstone", "Capstone", C,
            "an optimised end-to-end system of your own design", ("13", "19")),
 )
@@ -370,7 +370,34 @@ MILESTONES: tuple[Milestone, ...] = (
         "time - optimisation became a science.",
         "Profile, quantise, compress and accelerate your models, and benchmark them fairly.",
         (*_ids(1, 9), *_ids(14, 19)),  # 09: part 1 optimises the LeNet-5 of milestone 04
-        (Part(1, "Optimisation olympics", (), "tito.milestones.m06_mlperf", "main", ()),),
+        (
+            Part(1, "The vision model: LeNet-5 pruned, quantized, frozen", (), "tito.milestones.m06_mlperf",
+                 "vision", (
+                     Condition("quality_ratio", ">=", 0.99, "optimised test accuracy >= 99% of the FP32 "
+                               "baseline's (MLPerf's rule; --quick: 97%)", quick_target=0.97),
+                     Condition("size_ratio", ">=", 4.0, "stored model at least 4x smaller"),
+                     Condition("p90_speedup", ">=", 1.5, "SingleStream p90 latency at least 1.5x lower"),
+                     Condition("offline_speedup", ">=", 2.0, "Offline throughput at least 2x higher"),
+                     Condition("int8_stored", "==", 1, "every quantized weight is stored as int8 codes"),
+                     Condition("frozen_matches", "==", 1, "the frozen model computes what the model computes"),
+                     Condition("harness_consistent", "==", 1, "the harness's numbers agree with a recount "
+                               "(accuracy, percentiles, throughput, bytes)"),
+                     Condition("weights_changed", "==", 1, "the pruned model was fine-tuned (its weights "
+                               "changed)"),
+                 ), limit_s=900, quick_limit_s=300),
+            Part(2, "The language model: KV cache and INT8", _ids(10, 13), "tito.milestones.m06_mlperf",
+                 "language", (
+                     Condition("kv_speedup", ">=", 10.0, "KV-cache generation of 256 tokens at least 10x "
+                               "faster (--quick: 3x)", quick_target=3.0),
+                     Condition("tokens_identical", "==", 1, "identical greedy tokens with and without the "
+                               "cache"),
+                     Condition("int8_loss_gap", "<=", 0.05, "INT8 weights within 0.05 nats/char of the FP32 "
+                               "validation loss (--quick: 0.10)", quick_target=0.10),
+                     Condition("int8_stored", "==", 1, "every quantized weight is stored as int8 codes"),
+                     Condition("loss_drop", ">=", 0.3, "the GPT trained: its loss fell by at least 30%"),
+                     *_trains()[1:],
+                 ), limit_s=900, quick_limit_s=300),
+        ),
     ),
 )
 

@@ -339,7 +339,7 @@ def gathered(h, w, c, kh, kw, p, seed=0):
     idx = call("gather_index", gather_index, h, w, c, kh, kw, p)
     idx = np.asarray(idx)
     ho, wo = h + 2 * p - kh + 1, w + 2 * p - kw + 1
-    what = f"gather_index({h}, {w}, {c}, {kh}, {kw}, padding={p})"
+    what = f"gather_index: ({h}, {w}, {c}, {kh}, {kw}, padding={p})"
     if idx.shape != (ho * wo * kh * kw * c,):
         raise AssertionError(f"{what}: shape {idx.shape}, expected ({ho * wo * kh * kw * c},) = Ho Wo kh kw C "
                              "as one flat array")
@@ -354,9 +354,9 @@ def gathered(h, w, c, kh, kw, p, seed=0):
 def test_gather_index_worked_example():
     idx = np.asarray(call("gather_index", gather_index, 3, 3, 1, 2, 2, 0))
     want = np.array([[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])
-    assert idx.size == 16, f"gather_index(3, 3, 1, 2, 2): {idx.size} positions, expected 16 (4 patches of 4)"
+    assert idx.size == 16, f"gather_index: (3, 3, 1, 2, 2): {idx.size} positions, expected 16 (4 patches of 4)"
     assert np.array_equal(idx.reshape(4, 4), want), (
-        f"gather_index(3, 3, 1, 2, 2): got {idx.reshape(4, 4).tolist()}, expected {want.tolist()}")
+        f"gather_index: (3, 3, 1, 2, 2): got {idx.reshape(4, 4).tolist()}, expected {want.tolist()}")
 
 
 @pytest.mark.task("gather_index")
@@ -378,7 +378,7 @@ def test_gather_index_is_the_patch_matrix(h, w, c, kh, kw, p):
 def fold_case(out, c, h, w, seed=0):
     weight = rand(out, c * h * w, seed=seed)
     got = np.asarray(call("fold_flatten", fold_flatten, weight, c, h, w))
-    what = f"fold_flatten(weight ({out}, {c * h * w}), c={c}, h={h}, w={w})"
+    what = f"fold_flatten: (weight ({out}, {c * h * w}), c={c}, h={h}, w={w})"
     if got.shape != (h * w * c, out):
         raise AssertionError(f"{what}: shape {got.shape}, expected {(h * w * c, out)} (in x out, ready for x @ W)")
     x = rand(3, c, h, w, seed=seed + 1)
@@ -441,7 +441,11 @@ def test_freeze_runs_a_cnn_with_your_index_and_fold(threads):
                        Flatten(), Linear(16, 5), ReLU(), Linear(5, 3))
     x = rand(70, 2, 8, 8, seed=5)
     want = model(Tensor(x)).data
+    for h, c, k, p in ((8, 2, 3, 1), (4, 3, 3, 0)):  # this CNN's two convolutions: your index first
+        got, patches, what = gathered(h, h, c, k, k, p)
+        assert_close(got, patches, f"{what}: the patch matrix of a convolution of the CNN below", [], atol=0, rtol=0)
+    fold_case(5, 4, 2, 2)  # and its Linear after Flatten
     frozen = call("fold_flatten", freeze, model, (2, 8, 8), threads=threads, chunk=16)
     got = call("fold_flatten", frozen, x)
-    assert_close(got, want, f"freeze ({threads} thread(s)): the frozen CNN (built on your gather_index and "
-                 "fold_flatten) must give the model's logits", [x], atol=1e-4)
+    assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s)): the frozen CNN (built on your "
+                 "gather_index and fold_flatten) must give the model's logits", [x], atol=1e-4)
