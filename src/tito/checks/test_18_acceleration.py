@@ -163,6 +163,14 @@ def test_split_batch(n, parts, sizes):
     assert covered == list(range(n)), f"split_batch({n}, {parts}): shards {shards} do not cover 0..{n - 1} in order"
 
 
+@pytest.mark.task("split_batch")
+def test_split_batch_of_an_empty_batch():
+    shards = call("split_batch", split_batch, 0, 2)  # e.g. the last, empty, piece of a data set
+    sizes = [s.stop - s.start for s in shards]
+    assert sizes in ([], [0]), (f"split_batch(0, 2): shard sizes {sizes}; an empty batch gives one empty "
+                                "shard (or none)")
+
+
 # ---------------------------------------------------------------------------------------------
 # replicate
 # ---------------------------------------------------------------------------------------------
