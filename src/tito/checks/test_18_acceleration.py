@@ -440,20 +440,20 @@ class Flatten(Module):
 
 
 @pytest.mark.task("fold_flatten")
-@pytest.mark.parametrize("threads", [1, 2])
-def test_freeze_runs_a_cnn_with_your_index_and_fold(threads):
+@pytest.mark.parametrize("threads,cin", [(1, 2), (2, 2), (2, 1)])
+def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin):
     from tinytorch.acceleration import freeze
 
-    model = Sequential(Conv2d(2, 3, 3, padding=1, seed=1), ReLU(), MaxPool2d(2),   # (N, 3, 4, 4)
-                       Conv2d(3, 4, 3, seed=3), ReLU(),                            # (N, 4, 2, 2)
+    model = Sequential(Conv2d(cin, 3, 3, padding=1, seed=1), ReLU(), MaxPool2d(2),   # (N, 3, 4, 4)
+                       Conv2d(3, 4, 3, seed=3), ReLU(),                              # (N, 4, 2, 2)
                        Flatten(), Linear(16, 5), ReLU(), Linear(5, 3))
-    x = rand(70, 2, 8, 8, seed=5)
+    x = rand(70, cin, 8, 8, seed=5)
     want = model(Tensor(x)).data
-    for h, c, k, p in ((8, 2, 3, 1), (4, 3, 3, 0)):  # this CNN's two convolutions: your index first
+    for h, c, k, p in ((8, cin, 3, 1), (4, 3, 3, 0)):  # this CNN's two convolutions: your index first
         got, patches, what = gathered(h, h, c, k, k, p)
         assert_close(got, patches, f"{what}: the patch matrix of a convolution of the CNN below", [], atol=0, rtol=0)
     fold_case(5, 4, 2, 2)  # and its Linear after Flatten
-    frozen = call("fold_flatten", freeze, model, (2, 8, 8), threads=threads, chunk=16)
+    frozen = call("fold_flatten", freeze, model, (cin, 8, 8), threads=threads, chunk=16)
     got = call("fold_flatten", frozen, x)
-    assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s)): the frozen CNN (built on your "
+    assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s), {cin} input channel(s)): the frozen CNN (built on your "
                  "gather_index and fold_flatten) must give the model's logits", [x], atol=1e-4)
