@@ -30,6 +30,7 @@ GROUPS = [
     ("dev", "dev", ()),
     ("system", "system", ()),
     ("grade", "grade", ()),  # instructors; also mounts the top-level `tito report`
+    ("capstone", "capstone", ()),  # module 20's project: start / submit / tasks
 ]
 
 
