@@ -48,7 +48,9 @@
                                     channels-last input, ordered (ho, wo, i, j, c)
     fold_flatten(weight, c, h, w)   (out, C H W) in (c, h, w) order -> (H W C, out) in (h, w, c) order
     freeze(model, input_shape, threads=1)   a graph-free inference function (given): channels last,
-                                    weights laid out once, pool before bias + ReLU, INT8 dequantized once
+                                    weights laid out once, each convolution's lowering (gather or
+                                    banded) checked and timed, pool before bias + ReLU, INT8
+                                    dequantized once
 
 Data parallelism is exact: for a loss that is a mean over the batch,
     L = sum_k (n_k / n) L_k   so   dL/dp = sum_k (n_k / n) dL_k/dp,
@@ -918,12 +920,17 @@ if __name__ == "__main__":
 #    float32 BLAS (NumPy has no int8 kernel; module 15). The inputs are not fake-quantized, so the
 #    engine computes what a weight-only INT8 model computes - its quality is measured, not assumed
 #    (milestone 06).
-# 6. **A kernel per shape.** Engines pick, layer by layer, the fastest way to lower a convolution to
-#    a matmul (cuDNN and oneDNN try several). With ONE input channel - LeNet's first layer - a
-#    patch has only $k_h k_w$ numbers and the gather is most of the work, so this engine uses a
-#    *banded* lowering there instead: each output row is $k_h$ padded input rows, $(k_h W_p)$
-#    numbers, times a $(k_h W_p, W_o O)$ matrix holding the kernel on its diagonals. More FLOPs
-#    (mostly zeros), but five times fewer numbers gathered, and BLAS is fast at dense FLOPs.
+# 6. **A kernel per shape, chosen by measurement.** There is more than one way to lower a
+#    convolution to a matmul, and which is faster depends on the shape and the machine (cuDNN and
+#    oneDNN try several; PyTorch's `cudnn.benchmark` times them). This engine has two. The
+#    *gather* lowering is yours: one row per output pixel, `kh kw C` numbers gathered with
+#    `gather_index`, times the (kh kw C, O) weight. The *banded* lowering takes one row per output
+#    ROW: `kh` whole padded input rows, `kh Wp C` numbers, times a (kh Wp C, Wo O) matrix that holds
+#    the kernel on its diagonals - about Wp / kw times the FLOPs (mostly multiplications by
+#    zero) but far fewer numbers gathered, and BLAS is fast at dense FLOPs. `freeze` builds both,
+#    checks that they agree on a random batch, times both and keeps the faster (`frozen.plan`
+#    says which, and the timings). On LeNet-5's small images the banded one wins here; on wide
+#    images with many channels the gather wins.
 # 7. **Both cores at large batch.** A big batch is split with your `split_batch` and the shards run
 #    in threads (NumPy releases the GIL), in chunks small enough for the cache.
 #
@@ -1024,26 +1031,80 @@ def _row_index(ho: int, kh: int) -> np.ndarray:
 
 
 def _banded(w: np.ndarray, wp: int, wo: int) -> np.ndarray:
-    """A one-channel convolution's weight (O, 1, kh, kw) as the banded (kh Wp, Wo O) matrix that maps
-    kh padded input rows to one output row: entry (i, wo + j; wo, o) = w[o, 0, i, j]."""
-    o, _, kh, kw = w.shape
-    band = np.zeros((kh, wp, wo, o), dtype=np.float32)
+    """A convolution's weight (O, C, kh, kw) as the banded (kh Wp C, Wo O) matrix that maps kh padded
+    channels-last input rows to one output row: entry ((i, wo + j, c), (wo, o)) = w[o, c, i, j]."""
+    o, c, kh, kw = w.shape
+    band = np.zeros((kh, wp, c, wo, o), dtype=np.float32)
     cols = np.arange(wo)
     for i in range(kh):
         for j in range(kw):
-            band[i, cols + j, cols, :] = w[:, 0, i, j]
-    return band.reshape(kh * wp, wo * o)
+            band[i, cols + j, :, cols, :] = w[:, :, i, j].T  # (C, O) on each diagonal
+    return band.reshape(kh * wp * c, wo * o)
+
+
+def _lowering(kind: str, w: np.ndarray, h: int, wd: int, p: int):
+    """conv(xp) for a padded channels-last batch (n, Hp, Wp, C) -> (n, Ho, Wo, O), without bias:
+    "gather" (one row per output pixel, your gather_index) or "banded" (one row per output row)."""
+    o, c, kh, kw = w.shape
+    hp, wp = h + 2 * p, wd + 2 * p
+    ho, wo = hp - kh + 1, wp - kw + 1
+    if kind == "gather":
+        index = gather_index(h, wd, c, kh, kw, p)
+        wmat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o))
+
+        def conv(xp):  # (n Ho Wo, kh kw C) @ (kh kw C, O)
+            n = len(xp)
+            return (xp.reshape(n, -1).take(index, axis=1).reshape(n * ho * wo, -1) @ wmat).reshape(n, ho, wo, o)
+    else:
+        rows, band = _row_index(ho, kh), _banded(w, wp, wo)
+
+        def conv(xp):  # (n Ho, kh Wp C) @ (kh Wp C, Wo O)
+            n = len(xp)
+            return (xp.reshape(n, hp, -1).take(rows, axis=1).reshape(n * ho, -1) @ band).reshape(n, ho, wo, o)
+    return conv
+
+
+def _best_ms(fn, x, repeats: int = 5) -> float:
+    fn(x)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(x)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def _choose(w, h, wd, p, lowering: str, chunk: int, what: str):
+    """The lowering to use: both are built and must agree on a random batch (an engine checks what
+    it compiled); "tune" keeps the faster, timed on that batch. Returns (conv, note for the plan)."""
+    o, c = w.shape[:2]
+    x = np.random.default_rng(0).standard_normal((chunk, h + 2 * p, wd + 2 * p, c)).astype(np.float32)
+    kernels = {kind: _lowering(kind, w, h, wd, p) for kind in ("gather", "banded")}
+    out = {kind: fn(x) for kind, fn in kernels.items()}
+    err = float(np.abs(out["gather"] - out["banded"]).max())
+    scale = float(np.abs(out["banded"]).max()) + 1e-6
+    if not err <= 1e-4 * scale + 1e-5:
+        raise ValueError(f"freeze: {what}: the gather lowering (gather_index) and the banded lowering disagree by "
+                         f"{err:.3g} on a random batch - check gather_index")
+    if lowering != "tune":
+        return kernels[lowering], f"{what}: {lowering}"
+    ms = {kind: _best_ms(fn, x) for kind, fn in kernels.items()}
+    kind = min(ms, key=ms.get)
+    return kernels[kind], f"{what}: {kind} ({ms['gather']:.3f} ms gather, {ms['banded']:.3f} ms banded for {chunk} images)"
 
 
 def _pool(x: np.ndarray, k: int) -> np.ndarray:
-    """k x k max pooling with stride k of a channels-last (N, H, W, C) map: k*k strided views."""
+    """k x k max pooling with stride k of a channels-last (N, H, W, C) map: first over the k row
+    offsets (views whose rows are contiguous), then over the k column offsets of the k-times smaller
+    result."""
     n, h, w, c = x.shape
     x = x[:, :h // k * k, :w // k * k]
-    out = x[:, 0::k, 0::k].copy()
-    for i in range(k):
-        for j in range(k):
-            if i or j:
-                np.maximum(out, x[:, i::k, j::k], out=out)
+    rows = x[:, 0::k].copy()
+    for i in range(1, k):
+        np.maximum(rows, x[:, i::k], out=rows)
+    out = rows[:, :, 0::k].copy()
+    for j in range(1, k):
+        np.maximum(out, rows[:, :, j::k], out=out)
     return out
 
 
@@ -1074,13 +1135,16 @@ class FrozenModel:
         return np.concatenate(list(self.pool.map(lambda s: self._chunks(x[s]), shards)))
 
 
-def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32) -> FrozenModel:
-    """Compile `model` (a Sequential, see above) for inputs of shape (C, H, W) (or (F,))."""
+def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32, lowering: str = "tune") -> FrozenModel:
+    """Compile `model` (a Sequential, see above) for inputs of shape (C, H, W) (or (F,)).
+    lowering: "tune" (time both lowerings of each convolution, keep the faster), "gather" or "banded"."""
+    if lowering not in ("tune", "gather", "banded"):
+        raise ValueError(f"freeze: lowering must be 'tune', 'gather' or 'banded', got {lowering!r}")
     layers = [layer for layer in model if type(layer).__name__ != "Dropout"]
     shape = tuple(input_shape)  # (H, W, C) channels last, or (F,)
     if len(shape) == 3:
         shape = (shape[1], shape[2], shape[0])
-    steps, k = [], 0
+    steps, plan, k = [], [], 0
     while k < len(layers):
         layer = layers[k]
         kind = type(layer).__name__
@@ -1094,29 +1158,22 @@ def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32) -> Froz
             h, wd, _ = shape
             p = layer.padding[0]
             ho, wo = h + 2 * p - kh + 1, wd + 2 * p - kw + 1
-            if c == 1:  # one input channel: the banded lowering (below), rows instead of patches
-                index, wmat = _row_index(ho, kh), _banded(w, wd + 2 * p, wo)
-            else:
-                index = gather_index(h, wd, c, kh, kw, p)
-                wmat = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(kh * kw * c, o))
+            lower, note = _choose(w, h, wd, p, lowering, chunk, f"layer {k} ({kind} {c}x{h}x{wd} -> {o})")
+            plan.append(note)
             relu = nxt[:1] == ["ReLU"]
             pool = layers[k + 2] if relu and nxt[1:] == ["MaxPool2d"] else None
             kp = 1 if pool is None else int(pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[0])
             if pool is not None and (pool.stride or kp) != kp:
                 raise ValueError("freeze: MaxPool2d with a stride other than its window is not compiled")
 
-            def conv(x, index=index, wmat=wmat, b=b, p=p, ho=ho, wo=wo, o=o, relu=relu, kp=kp, c=c):
+            def conv(x, lower=lower, b=b, p=p, relu=relu, kp=kp, c=c):
                 n, h, wd, _ = x.shape
                 if p:
                     xp = np.zeros((n, h + 2 * p, wd + 2 * p, c), np.float32)
                     xp[:, p:p + h, p:p + wd] = x
                 else:
                     xp = x
-                if c == 1:  # (n, Ho, kh rows of Wp) @ (kh Wp, Wo O): each output row at once
-                    cols = xp.reshape(n, h + 2 * p, -1).take(index, axis=1).reshape(n * ho, -1)
-                else:  # (n Ho Wo, kh kw C) @ (kh kw C, O): each output pixel
-                    cols = xp.reshape(n, -1).take(index, axis=1).reshape(n * ho * wo, -1)
-                y = (cols @ wmat).reshape(n, ho, wo, o)
+                y = lower(xp)  # (n, Ho, Wo, O)
                 if kp > 1:
                     y = _pool(y, kp)  # pool first: it commutes with the bias and the ReLU
                 if b is not None:
@@ -1160,7 +1217,9 @@ def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32) -> Froz
         else:
             raise ValueError(f"freeze: cannot compile a {kind} layer (Conv2d, ReLU, MaxPool2d, Dropout, Flatten and "
                              "Linear only)")
-    return FrozenModel(steps, threads=threads, chunk=chunk)
+    frozen = FrozenModel(steps, threads=threads, chunk=chunk)
+    frozen.plan = plan  # how each convolution was lowered (and, tuned, the timings that decided it)
+    return frozen
 
 
 def _linear_step(wmat: np.ndarray, b: np.ndarray | None, relu: bool):

@@ -440,8 +440,9 @@ class Flatten(Module):
 
 
 @pytest.mark.task("fold_flatten")
-@pytest.mark.parametrize("threads,cin", [(1, 2), (2, 2), (2, 1)])
-def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin):
+@pytest.mark.parametrize("threads,cin,lowering", [(1, 2, "gather"), (2, 2, "gather"), (2, 1, "gather"),
+                                                  (2, 1, "tune")])
+def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin, lowering):
     from tinytorch.acceleration import freeze
 
     model = Sequential(Conv2d(cin, 3, 3, padding=1, seed=1), ReLU(), MaxPool2d(2),   # (N, 3, 4, 4)
@@ -453,7 +454,7 @@ def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin):
         got, patches, what = gathered(h, h, c, k, k, p)
         assert_close(got, patches, f"{what}: the patch matrix of a convolution of the CNN below", [], atol=0, rtol=0)
     fold_case(5, 4, 2, 2)  # and its Linear after Flatten
-    frozen = call("fold_flatten", freeze, model, (cin, 8, 8), threads=threads, chunk=16)
+    frozen = call("fold_flatten", freeze, model, (cin, 8, 8), threads=threads, chunk=16, lowering=lowering)
     got = call("fold_flatten", frozen, x)
-    assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s), {cin} input channel(s)): the frozen CNN (built on your "
+    assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s), {cin} input channel(s), {lowering}): the frozen CNN (built on your "
                  "gather_index and fold_flatten) must give the model's logits", [x], atol=1e-4)
