@@ -218,7 +218,7 @@ def vision(ctx: RunContext) -> dict:
                       for _, layer in int8.named_modules() if hasattr(layer, "weight_q"))
     n_quantized = sum(1 for _, layer in int8.named_modules() if hasattr(layer, "weight_q"))
     frozen = freeze(int8, x_test.shape[1:], threads=2, chunk=128)
-    for line in frozen.plan:
+    for line in getattr(frozen, "plan", []):  # how each convolution was lowered, and why
         ctx.log(f"freeze: {line}")
 
     # 3. probes: the frozen forward computes what the models compute
