@@ -387,7 +387,7 @@ def readme_text(spec: Spec) -> str:
     need = registry.compact_ids(m.id for m in notebook_modules(ms))
     return f"""# Milestone {ms.id}: {ms.title} ({ms.year})
 
-{ms.people}. {ms.context}
+{ms.people.rstrip('.')}. {ms.context}
 
 Open `{ms.slug}.ipynb` (Jupyter, VS Code or Colab) or edit `{ms.slug}.py`: the two are kept in
 step by tito. It needs your modules {need}; every cell that says `TODO` is yours to write.
@@ -451,8 +451,8 @@ def _describe(spec: Spec, c: dict) -> str:
         return f"`{c['key']}` {op} {c.get('at_most', c.get('at_least'))}"
     if kind == "gpt_routing":
         full, quick = _target(spec, c, False), _target(spec, c, True)
-        return f"`{c['model']}` reloaded by tito {c['task']}s ≥ {_pct(full)} (quick: " \
-               f"{_pct(quick)}) of tito's held-out strings exactly, generated greedily"
+        return f"`{c['model']}` reloaded by tito: the {c['task']} of ≥ {_pct(full)} (quick: " \
+               f"{_pct(quick)}) of tito's held-out strings exactly right, generated greedily"
     if kind == "gpt_lm_loss":
         return f"`{c['model']}` reloaded by tito: validation loss ≤ {c['at_most']} nats/char " \
                f"(quick: {c.get('quick_at_most', c['at_most'])}) on every character of the " \
@@ -461,7 +461,8 @@ def _describe(spec: Spec, c: dict) -> str:
     if kind == "text":
         text = f"`{c['file']}`: ≥ {c.get('min_chars', 200)} characters"
         if "words_from" in c:
-            text += f", ≥ {_pct(float(c['at_least']))} of its words occur in the training text"
+            quick = f" (quick: {_pct(float(c['quick_at_least']))})" if "quick_at_least" in c else ""
+            text += f", ≥ {_pct(float(c['at_least']))}{quick} of its words occur in the training text"
         return text
     if kind == "power_law":
         return f"`{c['y']}` grows like `{c['x']}`^{c['exponent']:g} (fitted log-log exponent " \
@@ -1075,7 +1076,7 @@ class Show:
     """One part's demo: what the learner's saved model predicted."""
 
     part: int
-    kind: str  # "plane" | "xor" | "digits" | "cifar" | "text"
+    kind: str  # "plane" | "xor" | "digits" | "cifar" | "text" | "routing"
     run_dir: Path
     label: str  # 'recorded run of 2025-...' / 'quick rehearsal (not recorded)'
     data: dict  # kind-specific: images, labels, predictions, grid, ...
@@ -1232,6 +1233,13 @@ def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int,
                              int(info.get("sample_chars", 500)), temperature=temperature)
         return {"text": "".join(chars[int(i)] for i in np.asarray(out)[0]), "prompt": prompt,
                 "temperature": temperature}
+    if kind == "routing":  # 05 part 1: fresh digit strings, answered greedily
+        length = int(info["length"])
+        strings = digit_strings(count, length, seed)  # (count, L)
+        prompt_ids = np.concatenate([strings, np.full((count, 1), SEP)], axis=1)
+        out = np.asarray(model.generate(prompt_ids, length, temperature=0))[:, length + 1:]
+        return {"task": info["task"], "inputs": strings.tolist(), "answers": out.tolist(),
+                "expected": ROUTING_TASKS[info["task"]](strings).tolist()}
     if kind in ("plane", "xor"):
         if kind == "xor":
             pts, y = XOR_X, GATES["xor"]

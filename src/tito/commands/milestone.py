@@ -668,6 +668,14 @@ def demo(milestone: IdArg, count: Annotated[int, typer.Option(
         if show.kind == "text":
             out.print(Panel(Text(d["text"]), expand=False, title=escape(
                 f"prompt {d['prompt']!r}, temperature {d['temperature']:g}, seed {seed}")))
+        elif show.kind == "routing":
+            table = Table("digits", f"your model ({d['task']})", "", expand=False)
+            for a, b, e in zip(d["inputs"], d["answers"], d["expected"]):
+                table.add_row("".join(map(str, a)), "".join(map(str, b)),
+                              "[green]✓[/]" if b == e else "[red]✗[/]")
+            out.print(table)
+            right = sum(b == e for b, e in zip(d["answers"], d["expected"]))
+            say(f"{right} of {len(d['answers'])} new strings right.")
         elif show.kind in ("digits", "cifar"):
             out.print(Columns([_digit_panel(show, k) for k in range(len(d["labels"]))]))
             right = sum(a == b for a, b in zip(d["labels"], d["predictions"]))

@@ -410,6 +410,9 @@ def routing(ctx: RunContext) -> dict:
             metrics.update(report_probes(ctx, probes(model, seq, ctx.rng(2), token=3)))
     labels = [f"d{j + 1}" for j in range(LENGTH)] + ["|"] + [f"o{j + 1}" for j in range(LENGTH - 1)]
     plot_attention(ctx.path("attention_maps.png"), maps, labels)
+    save_weights(ctx, model, "tito.milestones.m05_transformer:build_gpt", kind="routing",
+                 config=dict(vocab_size=DIGITS + 1, block_size=r.block_size, n_layer=r.n_layer,
+                             n_head=r.n_head, n_embd=r.n_embd), task="reverse", length=LENGTH)
     metrics.update(merge_witness_metrics(witnesses))  # holds only if it holds for both tasks
     return done_in(metrics, t0)
 
