@@ -11,6 +11,9 @@ Implementations (the weights of one seeded LeNet-5; every row checked against th
     numpy            the same forward hand-written in NumPy the straightforward way: NCHW, patches
                      with sliding_window_view, one matmul per layer
     torch            PyTorch CPU as shipped (its own thread pool), torch.no_grad()
+    pruned           milestone 06's shapes: half the channels and hidden units removed (module 16,
+                     prune_channels + prune_neurons; untrained weights - speed only), model(x)
+    pruned frozen    the same pruned model through freeze on two threads (milestone 06's engine)
 
 BLAS runs at one thread for the NumPy rows (the frozen model's threads are its own). Latency: the
 median of single calls at batch 1; throughput: images per second at batch 256. The rounds take
@@ -128,14 +131,23 @@ def main(argv=None) -> int:
         with no_grad():
             return model(Tensor(x)).data
 
+    from tinytorch.compression import prune_channels, prune_neurons
+
+    small = prune_neurons(prune_channels(model, 0.5), 0.5).eval()  # milestone 06's shapes (untrained)
+
+    def small_fn(x):
+        with no_grad():
+            return small(Tensor(x)).data
+
     rows = {"tinytorch": tinytorch_fn, "frozen": freeze(model, (1, 28, 28)),
             "frozen 2 thr": freeze(model, (1, 28, 28), threads=2), "numpy": numpy_forward(model)}
     torch_fn = torch_forward(model)
     if torch_fn is not None:
         rows["torch"] = torch_fn
-    ref = tinytorch_fn(xb)
+    rows.update({"pruned": small_fn, "pruned frozen 2 thr": freeze(small, (1, 28, 28), threads=2)})
+    ref, ref_small = tinytorch_fn(xb), small_fn(xb)
     for name, fn in rows.items():
-        err = float(np.abs(fn(xb) - ref).max())
+        err = float(np.abs(fn(xb) - (ref_small if name.startswith("pruned") else ref)).max())
         assert err < 1e-3, f"{name} differs from tinytorch by {err}"
     rounds, lat_n, thr_n = (1, 50, 2) if args.quick else (args.rounds, 400, 10)
     best = {name: {"latency_us": float("inf"), "images_per_s": 0.0} for name in rows}
@@ -146,9 +158,9 @@ def main(argv=None) -> int:
                 best[name]["images_per_s"] = max(best[name]["images_per_s"], throughput(fn, xb, thr_n))
     base = best["tinytorch"]
     print(f"LeNet-5 inference, best of {rounds} rounds (BLAS at 1 thread except torch)")
-    print(f"{'':14s} {'batch 1 (us)':>13s} {'vs tinytorch':>13s} {'batch 256 (img/s)':>18s} {'vs tinytorch':>13s}")
+    print(f"{'':20s} {'batch 1 (us)':>13s} {'vs tinytorch':>13s} {'batch 256 (img/s)':>18s} {'vs tinytorch':>13s}")
     for name, b in best.items():
-        print(f"{name:14s} {b['latency_us']:13.1f} {base['latency_us'] / b['latency_us']:12.2f}x "
+        print(f"{name:20s} {b['latency_us']:13.1f} {base['latency_us'] / b['latency_us']:12.2f}x "
               f"{b['images_per_s']:18,.0f} {b['images_per_s'] / base['images_per_s']:12.2f}x")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -1111,7 +1111,7 @@ def _pool(x: np.ndarray, k: int) -> np.ndarray:
 class FrozenModel:
     """A compiled inference function: call it with an (N, C, H, W) (or (N, F)) array -> logits."""
 
-    def __init__(self, steps, threads: int = 1, chunk: int = 32, name: str = "frozen"):
+    def __init__(self, steps, threads: int = 1, chunk: int = 128, name: str = "frozen"):
         self.steps, self.threads, self.chunk, self.name = steps, int(threads), int(chunk), name
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
@@ -1135,7 +1135,7 @@ class FrozenModel:
         return np.concatenate(list(self.pool.map(lambda s: self._chunks(x[s]), shards)))
 
 
-def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 32, lowering: str = "tune") -> FrozenModel:
+def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 128, lowering: str = "tune") -> FrozenModel:
     """Compile `model` (a Sequential, see above) for inputs of shape (C, H, W) (or (F,)).
     lowering: "tune" (time both lowerings of each convolution, keep the faster), "gather" or "banded"."""
     if lowering not in ("tune", "gather", "banded"):
