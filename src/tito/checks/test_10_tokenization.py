@@ -479,8 +479,12 @@ def test_save_load_round_trip(english, tmp_path, as_str):
                                      '{"format": "tinytorch.BPETokenizer", "version": 1, '
                                      '"merges": [[97, 300]]}',
                                      '{"format": "tinytorch.BPETokenizer", "version": 1, '
-                                     '"pattern": "\\\\S+|\\\\s+", "merges": [[97, 98]]}'],
-                         ids=["no-format", "not-an-object", "merge-of-a-later-id", "another-pattern"])
+                                     '"pattern": "\\\\S+|\\\\s+", "merges": [[97, 98]]}',
+                                     '{"format": "tinytorch.BPETokenizer", "version": 1}',
+                                     '{"format": "tinytorch.BPETokenizer", "version": 1, '
+                                     '"merges": [[97, 98, 99]]}'],
+                         ids=["no-format", "not-an-object", "merge-of-a-later-id", "another-pattern",
+                              "no-merges-list", "merge-not-a-pair"])
 def test_load_rejects_what_save_did_not_write(tmp_path, content):
     path = tmp_path / "other.json"
     path.write_text(content, encoding="utf-8")
