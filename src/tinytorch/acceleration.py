@@ -1270,6 +1270,12 @@ if __name__ == "__main__":
                           f"({t_model / t_frozen:4.2f}x), frozen on 2 threads {t_two:7.3f} ms ({t_model / t_two:4.2f}x)")
 
 
+# %% nbgrader={"grade": true, "grade_id": "check-freeze", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+if __name__ == "__main__":
+    from tito.notebook import check
+
+    check("18", "freeze")
+
 # %% [markdown]
 # ## What NumPy cannot speed up
 #

@@ -439,7 +439,7 @@ class Flatten(Module):
         return Tensor(a.reshape(len(a), -1))
 
 
-@pytest.mark.task("fold_flatten")
+@pytest.mark.task("freeze")  # the given engine on your two functions (its check cell comes after it)
 @pytest.mark.parametrize("threads,cin,lowering", [(1, 2, "gather"), (2, 2, "gather"), (2, 1, "gather"),
                                                   (2, 1, "tune")])
 def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin, lowering):
