@@ -370,7 +370,10 @@ def _target(spec: Spec, check: dict, quick: bool) -> float:
         part, metric = check["condition"]["part"], check["condition"]["metric"]
         cond = next(c for c in spec.milestone.part(part).conditions if c.metric == metric)
         return cond.target_for(quick)
-    return float(check.get("at_least", check.get("at_most", 0)))
+    for key in ("at_least", "at_most"):  # a `quick_at_least` / `quick_at_most` under --quick
+        if key in check:
+            return float(check.get(f"quick_{key}", check[key]) if quick else check[key])
+    return 0.0
 
 
 def _pct(v: float) -> str:
@@ -427,7 +430,29 @@ def _describe(spec: Spec, c: dict) -> str:
         return f"accuracy of `{c['predictions']}` on {c['data']} {op} {_pct(full)}{extra}, " \
                "computed by tito from your predictions"
     if kind == "parameters":
-        return f"`{c['predicted']}` equals the number of weights in `{c['model']}.npz`"
+        return f"`{c['predicted']}` equals the number of {c.get('count', 'weights')} in `{c['model']}.npz`"
+    if kind == "lenet_quality":
+        full, quick = _target(spec, c, False), _target(spec, c, True)
+        text = f"`{c['model']}` and `{c['reference']}` reloaded by tito on your tinytorch: `{c['model']}`'s " \
+               f"MNIST test accuracy ≥ {full * 100:.0f}%" + (f" (quick: {quick * 100:.0f}%)" if quick != full else "") \
+               + f" of `{c['reference']}`'s"
+        if "reference_at_least" in c:
+            text += f", which is ≥ {_pct(float(c['reference_at_least']))} (quick: " \
+                    f"{_pct(float(c.get('quick_reference_at_least', c['reference_at_least'])))})"
+        return text
+    if kind == "size_ratio":
+        text = f"`{c['model']}.npz` ≥ {_target(spec, c, False):g}x smaller than `{c['reference']}.npz`, " \
+               "bytes counted from the saved arrays"
+        return text + (", every weight stored as int8 codes" if c.get("int8") else "")
+    if kind == "sparsity_curve":
+        return f"`{c['y']}` against `{c['x']}` (≥ {c.get('min_points', 4)} sparsities from ≤ " \
+               f"{c.get('lowest', 0.25)} to ≥ {c.get('highest', 0.75)}), re-measured by tito pruning " \
+               f"`{c['model']}` with your functions: it falls by ≥ {float(c.get('falls', 0.1)) * 100:.0f} " \
+               "points and agrees with yours"
+    if kind == "mlperf_report":
+        return f"`{c['dir']}/report.md` says \"not official MLPerf\"; `{c['dir']}/results.json`: ≥ " \
+               f"{c.get('min_systems', 2)} systems, p50/p90 recomputed from the latencies, throughput = " \
+               "samples / seconds (timings themselves are not graded)"
     if kind == "built_from":
         return f"`{c['model']}` is built from your tinytorch ({', '.join(c['needs'])})"
     if kind == "curve":
@@ -669,6 +694,7 @@ class CheckContext:
     results: dict
     quick: bool
     run: Run
+    memo: dict = field(default_factory=dict)  # measurements shared by several checks (06's LeNets)
 
     def get(self, key: str):
         """results.json value at a dotted key ('training.curve'); None if absent."""
@@ -891,13 +917,14 @@ def check_parameters(ctx: CheckContext, c: dict) -> Verdict:
     path = ctx.out_dir / f"{c['model']}.npz"
     if not path.is_file():
         return ctx.missing(path.name)
+    unit = c.get("count", "weights")  # "bytes": every array's bytes at its own dtype (int8: 1)
     with np.load(path, allow_pickle=False) as z:
-        count = int(sum(z[k].size for k in z.files))
+        count = int(sum(z[k].nbytes if unit == "bytes" else z[k].size for k in z.files))
     predicted = ctx.get(c["predicted"])
     if not isinstance(predicted, (int, float)):
         return ctx.missing(f"your prediction {c['predicted']!r}")
     ok = int(predicted) == count
-    return Verdict(ok, f"{path.name} holds {count:,} weights; your count from the shapes: "
+    return Verdict(ok, f"{path.name} holds {count:,} {unit}; your count from the shapes: "
                        f"{int(predicted):,}" + ("" if ok else " - they differ"))
 
 
@@ -1043,10 +1070,220 @@ def check_power_law(ctx: CheckContext, c: dict) -> Verdict:
                        f"doubling {c['x'].split('.')[-1]} multiplies it by {2 ** k:.1f}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Milestone 06: LeNet-5s rebuilt from their saved arrays, the benchmark report, the sizes
+# ---------------------------------------------------------------------------------------------
+LENET_WEIGHTS = (0, 3, 7, 9, 11)  # the layers of milestone 04's LeNet-5 that hold weights
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # milestone 04's normalisation (tito.milestones.m04_cnn)
+
+
+def _lenet_measurements(ctx: CheckContext) -> dict:
+    """Every LeNet-5 the rubric names, and the sparsity curve, measured in ONE subprocess on the
+    learner's tinytorch (`_measure_child`, "lenet"); kept in ctx.memo for the other checks."""
+    if "lenet" not in ctx.memo:
+        models, at, of = set(), None, None
+        for line in ctx.spec.lines:
+            for c in line.checks:
+                if c["kind"] == "lenet_quality":
+                    models |= {c["model"], c["reference"]}
+                elif c["kind"] == "sparsity_curve":
+                    at, of = _numbers(ctx.get(c["x"])), c["model"]
+                    models.add(of)
+        saved = sorted(m for m in models if (ctx.out_dir / f"{m}.npz").is_file())
+        e = ctx.spec.evaluation.get("mnist-test", {})
+        n = int(e.get("quick_n", 10000)) if ctx.quick else int(e.get("n", 10000))
+        ctx.memo["lenet"] = measure_saved(ctx, {"what": "lenet", "models": saved, "n": n,
+                                                "sparsities": at if of in saved else None,
+                                                "sparsity_model": of})
+    return ctx.memo["lenet"]
+
+
+def _lenet_result(ctx: CheckContext, name: str) -> tuple[dict | None, Verdict | None]:
+    if not (ctx.out_dir / f"{name}.npz").is_file():
+        return None, ctx.missing(f"the saved model {name!r} (nb.save_model)")
+    msg = _lenet_measurements(ctx)
+    if "error" in msg:
+        return None, Verdict(False, f"tito could not measure the saved models: {msg['error']}")
+    r = msg["models"].get(name, {"error": "not measured"})
+    if "error" in r:
+        return None, Verdict(False, f"tito could not rebuild {name!r} as a LeNet-5 on your "
+                                    f"tinytorch and run it: {r['error']}")
+    return dict(r, n=msg["n"], note=msg.get("note", "")), None
+
+
+def check_lenet_quality(ctx: CheckContext, c: dict) -> Verdict:
+    """Two saved LeNet-5s (milestone 04's layers, any widths; INT8 layers where the arrays hold
+    int8 codes), rebuilt by tito on the learner's tinytorch: their accuracy on tito's MNIST test
+    images, and the ratio of the two (MLPerf's quality rule)."""
+    (m, bad), (r, bad_ref) = _lenet_result(ctx, c["model"]), _lenet_result(ctx, c["reference"])
+    if bad or bad_ref:
+        return bad or bad_ref
+    acc, ref = m["accuracy"], r["accuracy"]
+    ratio = acc / ref if ref > 0 else 0.0
+    target = _target(ctx.spec, c, ctx.quick)
+    ok = ratio >= target
+    text = f"reloaded by tito on your tinytorch, {m['n']:,} MNIST test images{m['note']}: " \
+           f"`{c['reference']}` {_pct(ref)}, `{c['model']}` {_pct(acc)} = {ratio * 100:.1f}% of it " \
+           f"(target ≥ {target * 100:.0f}%)"
+    if "reference_at_least" in c:
+        floor = _bound(c, "reference_at_least", ctx.quick)
+        ok = ok and ref >= floor
+        text += f"; `{c['reference']}` needs ≥ {_pct(floor)}" + ("" if ref >= floor else " - it is not trained enough")
+    tol = float(c.get("tolerance", 0.005))
+    for key, value in ((c.get("claimed_reference"), ref), (c.get("claimed"), acc)):
+        claimed = ctx.get(key) if key else None
+        if isinstance(claimed, (int, float)):
+            text += f"; your notebook reports {_pct(claimed)} for `{key}`"
+            if abs(claimed - value) > tol:
+                ok = False
+                text += " - they disagree: is it measured on the saved model, on the whole test split?"
+    return Verdict(ok, text)
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def check_size_ratio(ctx: CheckContext, c: dict) -> Verdict:
+    """Stored sizes counted from the saved arrays (each at its own dtype: an int8 code is one byte):
+    the reference over the model; with `int8`, every weight of the model must be int8 codes."""
+    paths = [ctx.out_dir / f"{c[k]}.npz" for k in ("reference", "model")]
+    for path in paths:
+        if not path.is_file():
+            return ctx.missing(f"the saved model {path.stem!r} (nb.save_model)")
+    ref, opt = (_arrays(p) for p in paths)
+    ref_bytes, opt_bytes = (int(sum(a.nbytes for a in d.values())) for d in (ref, opt))
+    ratio = ref_bytes / opt_bytes if opt_bytes else 0.0
+    target = _target(ctx.spec, c, ctx.quick)
+    ok = ratio >= target
+    text = f"counted by tito from the saved arrays: `{c['reference']}` {ref_bytes:,} bytes, " \
+           f"`{c['model']}` {opt_bytes:,} bytes: {ratio:.2f}x smaller (target ≥ {target:g}x)"
+    if "reference_parameters" in c:
+        n = int(sum(a.size for a in ref.values()))
+        if n != int(c["reference_parameters"]):
+            ok = False
+            text += f"; `{c['reference']}` holds {n:,} numbers, not the {int(c['reference_parameters']):,} " \
+                    "of LeNet-5: measure against the unpruned baseline"
+    if c.get("int8"):
+        floats = [k for k, a in opt.items() if k.endswith(".weight") and a.ndim >= 2]
+        codes = [k for k in opt if k.endswith(".weight_q")]
+        wrong = [f"{k} ({opt[k].dtype})" for k in codes if opt[k].dtype != np.int8]
+        if floats or wrong or not codes:
+            ok = False
+            text += "; NOT stored as INT8: " + ", ".join(
+                [f"{k} ({opt[k].dtype})" for k in floats] + wrong or ["no quantized weight"])
+        else:
+            text += f"; all {len(codes)} weight tensors are int8 codes"
+    claimed = ctx.get(c["claimed"]) if "claimed" in c else None
+    if isinstance(claimed, (int, float)):
+        text += f"; your notebook reports {int(claimed):,} bytes"
+        if int(claimed) != opt_bytes:
+            ok = False
+            text += " - they differ: is it model_size_bytes of the model you saved?"
+    return Verdict(ok, text)
+
+
+def check_sparsity_curve(ctx: CheckContext, c: dict) -> Verdict:
+    """Accuracy against sparsity: tito prunes the saved model itself at the learner's sparsities
+    (prune_channels then prune_neurons, no fine-tuning) and measures each; the curve must span
+    the range, fall (within `slack` a step) and agree with the learner's numbers."""
+    x, y = _numbers(ctx.get(c["x"])), _numbers(ctx.get(c["y"]))
+    if x is None or y is None:
+        return ctx.missing(f"the curve {c['x']!r} / {c['y']!r}")
+    if len(x) != len(y):
+        return Verdict(False, f"{len(x)} sparsities but {len(y)} accuracies")
+    need, lo, hi = int(c.get("min_points", 4)), float(c.get("lowest", 0.25)), float(c.get("highest", 0.75))
+    if len(x) < need or min(x) > lo or max(x) < hi or max(x) >= 1 or min(x) < 0 or \
+            any(b <= a for a, b in zip(x, x[1:])):
+        return Verdict(False, f"{len(x)} sparsities {x}: measure at least {need}, increasing, from "
+                              f"≤ {lo:g} to ≥ {hi:g} (below 1)")
+    r, bad = _lenet_result(ctx, c["model"])
+    if bad:
+        return bad
+    msg = ctx.memo["lenet"].get("sparsity") or {"error": "not measured"}
+    if "error" in msg:
+        return Verdict(False, f"tito could not prune `{c['model']}` with your prune_channels / "
+                              f"prune_neurons: {msg['error']}")
+    mine = msg["accuracy"]
+    slack, falls, tol = float(c.get("slack", 0.02)), float(c.get("falls", 0.1)), float(c.get("tolerance", 0.01))
+    rises = max((b - a for a, b in zip(mine, mine[1:])), default=0.0)
+    drop = mine[0] - mine[-1]
+    off = max(abs(a - b) for a, b in zip(mine, y))
+    ok = rises <= slack and drop >= falls and off <= tol
+    points = ", ".join(f"{s:.0%}: {_pct(a)}" for s, a in zip(x, mine))
+    text = f"tito pruned `{c['model']}` itself at your sparsities (your prune_channels + prune_neurons, " \
+           f"no fine-tuning; {r['n']:,} test images): {points}; falls by {drop * 100:.1f} points " \
+           f"(needed ≥ {falls * 100:.0f})" + (f", never rising by more than {slack * 100:.0f}" if rises <= slack
+                                               else f", but rises by {rises * 100:.1f} points at one step") + \
+           f"; your curve is within {off * 100:.1f} points of tito's (allowed {tol * 100:.0f})"
+    return Verdict(ok, text)
+
+
+def check_mlperf_report(ctx: CheckContext, c: dict) -> Verdict:
+    """Module 19's write_report output: report.md says what these numbers are not, and every
+    system of results.json is recounted from its own data - p50/p90 from its latencies, Offline
+    throughput = samples / seconds over the whole test split. Timings are reported, not graded."""
+    folder = ctx.out_dir / c["dir"]
+    md, js = folder / "report.md", folder / "results.json"
+    if not (md.is_file() and js.is_file()):
+        return ctx.missing(f"{c['dir']}/report.md and {c['dir']}/results.json (write_report)")
+    text = md.read_text(encoding="utf-8", errors="replace")
+    doc = _read_results(js)
+    results = doc.get("results")
+    problems = []
+    if "not official mlperf" not in " ".join(text.lower().split()):
+        problems.append("report.md does not say that these are not official MLPerf results")
+    if not isinstance(doc.get("system"), dict) or not doc["system"]:
+        problems.append("results.json has no system description")
+    need = int(c.get("min_systems", 2))
+    if not isinstance(results, list) or len(results) < need:
+        n = len(results) if isinstance(results, list) else 0
+        return Verdict(False, "; ".join(problems + [f"results.json holds {n} system(s) under test, "
+                                                    f"at least {need} needed"]))
+    samples = int(_bound(c, "test_samples", ctx.quick))
+    rows = []
+    for r in results:
+        name = str(r.get("name", "?"))
+        try:
+            ss, off, q = r["SingleStream"], r["Offline"], r["quality"]
+            lat = np.asarray(ss["latencies_ms"], dtype=np.float64)
+            if len(lat) < int(c.get("min_queries", 100)) or not np.all(np.isfinite(lat) & (lat > 0)):
+                problems.append(f"{name}: {len(lat)} SingleStream latencies (at least "
+                                f"{c.get('min_queries', 100)} positive ones needed)")
+                continue
+            for pct, key in ((50, "p50_ms"), (90, "p90_ms")):
+                mine = float(np.percentile(lat, pct))
+                if not math.isclose(mine, float(ss[key]), rel_tol=0.02, abs_tol=1e-4):
+                    problems.append(f"{name}: SingleStream {key} is {float(ss[key]):.4f} ms, the {pct}th "
+                                    f"percentile of its {len(lat)} latencies is {mine:.4f} ms")
+            sec, n, tput = float(off["seconds"]), int(off["samples"]), float(off["samples_per_s"])
+            if sec <= 0 or not math.isclose(n / sec, tput, rel_tol=1e-3):
+                problems.append(f"{name}: Offline {tput:,.0f} samples/s is not samples / seconds "
+                                f"({n} / {sec:.4f} s)")
+            if n != samples or int(q["samples"]) != samples:
+                problems.append(f"{name}: Offline ran {n:,} samples and quality {int(q['samples']):,}; "
+                                f"the test split has {samples:,}")
+            if name not in text:
+                problems.append(f"report.md does not list {name!r}")
+            rows.append(f"{name}: {_pct(float(q['accuracy']))}, p90 {float(np.percentile(lat, 90)) * 1e3:,.0f} us, "
+                        f"{tput:,.0f} samples/s")
+        except (KeyError, TypeError, ValueError) as e:
+            problems.append(f"{name}: not a module 19 result ({type(e).__name__}: {e})")
+    if problems:
+        return Verdict(False, "; ".join(problems))
+    return Verdict(True, f"{c['dir']}/report.md says these are not official MLPerf results; "
+                         f"{len(results)} systems, each recounted by tito from its own latencies "
+                         f"and Offline pass: consistent. " + "; ".join(rows) +
+                   " (timings are reported, not graded: the machine may be busy)")
+
+
 CHECKS = {"accuracy": check_accuracy, "parameters": check_parameters, "built_from": check_built_from, "curve": check_curve,
           "png": check_png, "linear_growth": check_linear_growth, "variants": check_variants,
           "value": check_value, "gpt_routing": check_gpt_routing, "gpt_lm_loss": check_gpt_lm_loss,
-          "text": check_text, "power_law": check_power_law}
+          "text": check_text, "power_law": check_power_law, "lenet_quality": check_lenet_quality,
+          "size_ratio": check_size_ratio, "sparsity_curve": check_sparsity_curve,
+          "mlperf_report": check_mlperf_report}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1076,24 +1313,28 @@ class Show:
     """One part's demo: what the learner's saved model predicted."""
 
     part: int
-    kind: str  # "plane" | "xor" | "digits" | "cifar" | "text" | "routing"
+    kind: str  # "plane" | "xor" | "digits" | "cifar" | "text" | "routing" | "report"
     run_dir: Path
     label: str  # 'recorded run of 2025-...' / 'quick rehearsal (not recorded)'
     data: dict  # kind-specific: images, labels, predictions, grid, ...
 
 
-def last_run(ws, ms: Milestone, part: int) -> tuple[Path, str] | None:
-    """The run folder of the learner's last successful run of a part that saved weights: the
-    newest recorded achievement, else the newest of their own runs (not --reference) whose
-    conditions all held (a --quick rehearsal, or `tito milestone test`)."""
+WEIGHTS = ("model.npz", "model.json")  # what a run saves for the demo (save_weights)
+REPORT_DEMOS = {"06": ("report.md",)}  # milestones whose demo shows the run's benchmark report
+
+
+def last_run(ws, ms: Milestone, part: int, need: tuple[str, ...] = WEIGHTS) -> tuple[Path, str] | None:
+    """The run folder of the learner's last successful run of a part that saved the files `need`
+    (its weights): the newest recorded achievement, else the newest of their own runs (not
+    --reference) whose conditions all held (a --quick rehearsal, or `tito milestone test`)."""
     recs = state.get_achievements(ws.root).get(ms.id, {}).get(str(part), [])
     for rec in reversed(recs):
         d = Path(rec.get("run_dir", ""))
-        if (d / "model.npz").is_file() and (d / "model.json").is_file():
+        if rec.get("run_dir") and all((d / f).is_file() for f in need):
             return d, f"your recorded run of {rec.get('recorded_at', '?')}"
     base = ws.root / "runs" / f"{ms.id}_{ms.slug}"
     for d in sorted(base.glob(f"*/part{part}"), key=lambda p: p.parent.name, reverse=True):
-        if d.parent.name.endswith("-reference") or not (d / "model.npz").is_file():
+        if d.parent.name.endswith("-reference") or not all((d / f).is_file() for f in need):
             continue
         doc = _read_results(d / "metrics.json")
         if doc.get("achieved"):
@@ -1110,16 +1351,22 @@ def demo(ws, ms: Milestone, count: int = 8, seed: int = 0, timeout: float = 300,
     from tito import milestone_run as mr
 
     parts, _ = mr.built_parts(ms)
-    found = [(p, last_run(ws, ms, p.number)) for p in parts]
+    report = ms.id in REPORT_DEMOS
+    found = [(p, last_run(ws, ms, p.number, REPORT_DEMOS.get(ms.id, WEIGHTS))) for p in parts]
     if not any(f for _, f in found):
         raise TitoError(f"nothing to demo yet: milestone {ms.id} ({ms.title}) has no successful "
-                        "run of your code with saved weights",
+                        "run of your code with " + ("a benchmark report" if report else "saved weights"),
                         f"run it first: `tito milestone run {ms.id}`")
     shows = []
     for p, f in found:
         if f is None:
             continue
         run_dir, label = f
+        if report:  # the run's own report.md, as it wrote it (nothing of the learner's runs here)
+            text = (run_dir / "report.md").read_text(encoding="utf-8", errors="replace")
+            plots = sorted(x.name for x in run_dir.glob("*.png"))
+            shows.append(Show(p.number, "report", run_dir, label, {"markdown": text, "plots": plots}))
+            continue
         info = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
         kind = info["kind"]
         if kind == "text" and prompt is not None:
@@ -1171,6 +1418,8 @@ def _measure_child(out_dir: Path, root: str, expect: str, request: dict) -> dict
     err = _learners_tinytorch(root, expect)
     if err:
         return {"error": err}
+    if request["what"] == "lenet":
+        return _measure_lenets(out_dir, request)
     from tinytorch.transformers import GPT, GPTConfig
 
     name = request["model"]
@@ -1201,6 +1450,82 @@ def _measure_child(out_dir: Path, root: str, expect: str, request: dict) -> dict
     val = lm_loss(model, ids[split:], int(model.config.block_size))
     return {"val_loss": val, "bigram_loss": bigram_loss(ids[:split], ids[split:], len(chars)),
             "n": len(ids) - split}
+
+
+def lenet_from_arrays(arrays: dict):
+    """Milestone 04's LeNet-5 (any widths: pruned channels and units) rebuilt from its saved
+    state_dict on the learner's tinytorch - an INT8 layer (module 15, float route) wherever the
+    arrays hold `weight_q` codes - with every array loaded (strict: another architecture fails)."""
+    from tinytorch.activations import ReLU
+    from tinytorch.convolutions import Conv2d, MaxPool2d
+    from tinytorch.layers import Flatten, Linear, Sequential
+
+    def out(i: int) -> int:
+        for key in (f"{i}.weight", f"{i}.weight_q"):
+            if key in arrays:
+                return int(arrays[key].shape[0])
+        raise ValueError(f"no weight for layer {i}: a LeNet-5 holds its weights in layers "
+                         f"{', '.join(map(str, LENET_WEIGHTS))} of one Sequential")
+
+    bias = {i: f"{i}.bias" in arrays or f"{i}.bias_q" in arrays for i in LENET_WEIGHTS}
+    c1, c2, h1, h2 = out(0), out(3), out(7), out(9)
+    layers = [Conv2d(1, c1, 5, padding=2, bias=bias[0]), ReLU(), MaxPool2d(2),
+              Conv2d(c1, c2, 5, bias=bias[3]), ReLU(), MaxPool2d(2), Flatten(),
+              Linear(c2 * 25, h1, bias=bias[7]), ReLU(), Linear(h1, h2, bias=bias[9]), ReLU(),
+              Linear(h2, 10, bias=bias[11])]
+    for i in LENET_WEIGHTS:
+        if f"{i}.weight_q" in arrays:
+            from tinytorch.quantization import QuantizedConv2d, QuantizedLinear, QuantParams
+
+            cls = QuantizedConv2d if i in (0, 3) else QuantizedLinear
+            layers[i] = cls(layers[i], QuantParams(1.0, 0), mode="float")
+    model = Sequential(*layers)
+    model.load_state_dict(arrays)
+    return model.eval()
+
+
+def _measure_lenets(out_dir: Path, request: dict) -> dict:
+    """In the subprocess: each saved LeNet-5's accuracy on tito's MNIST test images (tito's loader
+    and normalisation, the learner's layers computing the logits); the sparsity curve of one."""
+    import warnings
+
+    from tinytorch.tensor import Tensor, no_grad
+
+    from tito.data import datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images, labels = datasets().load_mnist("test")
+    prov = datasets().last_provenance("mnist")
+    n = min(int(request["n"]), len(labels))
+    x = ((np.asarray(images[:n], dtype=np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)[:, None]
+    y = np.asarray(labels[:n])
+
+    def accuracy(model) -> float:
+        with no_grad():
+            pred = np.concatenate([np.asarray(model(Tensor(x[i:i + 500])).data).argmax(axis=1)
+                                   for i in range(0, n, 500)])
+        return float(np.mean(pred == y))
+
+    models, built = {}, {}
+    for name in request["models"]:
+        try:
+            built[name] = lenet_from_arrays(_arrays(out_dir / f"{name}.npz"))
+            models[name] = {"accuracy": accuracy(built[name])}
+        except Exception as e:  # noqa: BLE001 - the learner's layers, or a file that is no LeNet
+            models[name] = {"error": f"{type(e).__name__}: {e}"}
+    msg = {"n": n, "models": models,
+           "note": "" if prov is None or prov.exact else " (a non-official copy of mnist)"}
+    at, of = request.get("sparsities"), request.get("sparsity_model")
+    if at and of in built:
+        try:
+            from tinytorch.compression import prune_channels, prune_neurons
+
+            msg["sparsity"] = {"accuracy": [accuracy(prune_neurons(prune_channels(built[of], float(s)), float(s)).eval())
+                                            for s in at]}
+        except Exception as e:  # noqa: BLE001
+            msg["sparsity"] = {"error": f"{type(e).__name__}: {e}"}
+    return msg
 
 
 def _demo_child(run_dir: Path, root: str, expect: str, count: int, seed: int,
