@@ -676,6 +676,12 @@ def demo(milestone: IdArg, count: Annotated[int, typer.Option(
             out.print(table)
             right = sum(b == e for b, e in zip(d["answers"], d["expected"]))
             say(f"{right} of {len(d['answers'])} new strings right.")
+        elif show.kind == "report":  # 06: the run's benchmark report, its tables drawn here
+            from rich.markdown import Markdown
+
+            out.print(Markdown(d["markdown"]))
+            if d["plots"]:
+                say(f"Plots in that folder: {escape(', '.join(d['plots']))}", "dim")
         elif show.kind in ("digits", "cifar"):
             out.print(Columns([_digit_panel(show, k) for k in range(len(d["labels"]))]))
             right = sum(a == b for a, b in zip(d["labels"], d["predictions"]))
