@@ -74,7 +74,9 @@ def test_unlock_panels_exactly_when_the_registry_says(journey):
     assert "Milestone 03: The MLP Revival (1986)" in out08 and "tito milestone run 03" in out08
     out13 = journey["complete"]["13"][1]  # the transformer completes the language tier
     assert "Milestone 05: The Transformer Era (2017)" in out13 and "tito milestone run 05" in out13
-    for mid in ("01", "02", "10", "11", "12"):
+    out19 = journey["complete"]["19"][1]  # benchmarking completes the optimization tier
+    assert "Milestone 06: MLPerf (2018)" in out19 and "tito milestone run 06" in out19
+    for mid in ("01", "02", "10", "11", "12", *(f"{i}" for i in range(14, 19))):
         assert panels[mid] == 0
     for mid in ("04", "05", "06", "07"):
         assert "Milestone 03" not in journey["complete"][mid][1]
