@@ -10,7 +10,8 @@ test the wiring - residuals, pre-norm, causal attention, position embeddings, th
 and not modules 11/12 a second time. Whole-model properties: no logit at a position <= k moves
 when tokens after k change; the tied weight is one Parameter whose gradient is the sum of both
 uses; generate keeps the prompt, crops the context, is greedy at temperature 0 and top_k=1,
-samples from softmax(logits / temperature) restricted to the top k; a small GPT memorises a
+samples from softmax(logits / temperature) restricted to the top k, row by row (one prompt too), never
+an id past the vocabulary; a small GPT memorises a
 sequence with Adam in a few dozen steps.
 """
 
@@ -741,3 +742,71 @@ def test_generate_uses_its_generator():
     if not np.array_equal(d, e):
         raise AssertionError("GPT.generate: generator=None must use tinytorch's default_generator(), so that "
                              "manual_seed makes generation reproducible")
+
+
+@pytest.mark.task("GPT.generate")
+def test_generate_top_k_1_takes_the_first_of_tied_logits():
+    """top_k=1 is greedy like temperature=0: the argmax, which is the FIRST of tied largest logits
+    (here every logit is 0: the final norm's weight and bias are zeroed), every time."""
+    model = tiny(seed=12)
+    with blame("GPT.__init__", "ln_f.weight and ln_f.bias"):
+        model.ln_f.weight.data[...] = 0.0
+        model.ln_f.bias.data[...] = 0.0
+    prompt = np.array([[3, 1], [7, 2]])
+    out = generate(model, prompt, 4, top_k=1, generator=np.random.default_rng(13))
+    if np.any(out[:, 2:] != 0):
+        raise AssertionError(f"GPT.generate: with every logit equal, top_k=1 (greedy: argmax, the first of the "
+                             f"ties) must give token 0 every time; it gave {out[:, 2:].tolist()}")
+
+
+@pytest.mark.task("GPT.generate")
+def test_generate_rows_are_sampled_apart_at_a_low_temperature():
+    """At temperature 1e-4 sampling is greedy for every row of a batch of DIFFERENT prompts (the
+    logits / temperature are in the thousands): the softmax subtracts each row's own max
+    (axis=-1) - subtracting, so that exp cannot overflow - and the CDF is cumulated along each row."""
+    model = sharpened()
+    prompt = np.array([[1, 3, 2], [0, 0, 0], [5, 4, 1], [2, 2, 5], [4, 0, 3], [3, 5, 5]])
+    expected = greedy_reference(model, prompt, 1)
+    if len(set(expected[:, -1].tolist())) < 2 or not np.any(expected[:, -1] != 0):
+        raise AssertionError("check setup: the prompts' greedy tokens must differ (and not all be 0)")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = generate(model, prompt, 1, temperature=1e-4, generator=np.random.default_rng(14))
+    if not np.array_equal(out, expected):
+        raise AssertionError(f"GPT.generate: at temperature 1e-4 every row must take its own argmax "
+                             f"{expected[:, -1].tolist()}; got {out[:, -1].tolist()} (softmax per row: "
+                             "exp(logits - logits.max(axis=-1, keepdims=True)), cumsum along axis -1)")
+
+
+@pytest.mark.task("GPT.generate")
+def test_generate_top_k_for_a_single_prompt():
+    """One prompt at a time (B = 1, smaller than top_k): top_k compares with the vocabulary size
+    (logits.shape[-1]), and the sampled id may be any of the top k, not only 0."""
+    model = sharpened()
+    g = np.random.default_rng(15)
+    tokens = np.array([generate(model, np.array([SHARP_PROMPT]), 1, top_k=3, generator=g)[0, -1]
+                       for _ in range(300)])
+    z = logits_of(model, np.array([SHARP_PROMPT]))[0, -1]
+    top3 = set(np.argsort(z)[-3:].tolist())
+    seen = set(tokens.tolist())
+    if not seen <= top3 or len(seen) < 3:
+        raise AssertionError(f"GPT.generate: 300 calls with one prompt and top_k=3 sampled the tokens "
+                             f"{sorted(seen)}; expected all of, and only, the 3 largest logits {sorted(top3)}")
+
+
+class _TopDraw(np.random.Generator):
+    """A Generator whose random() draws are all the largest float below 1."""
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return np.full(size if size is not None else (), np.nextafter(1.0, 0.0))
+
+
+@pytest.mark.task("GPT.generate")
+def test_generate_never_samples_an_id_past_the_vocabulary():
+    """A draw u just below 1 picks the last token. Rounding can leave the CDF's last entry below u
+    (here it is 1 - 3 * 2**-53): the index must be clamped to vocab_size - 1."""
+    model = sharpened()
+    out = generate(model, np.array([SHARP_PROMPT]), 1, temperature=0.5,
+                   generator=_TopDraw(np.random.PCG64(0)))
+    if not 0 <= out[0, -1] < 6:
+        raise AssertionError(f"GPT.generate: a draw just below 1 gave the token id {out[0, -1]}, outside the "
+                             "vocabulary of 6: clamp the inverse-CDF index to vocab_size - 1")
