@@ -87,6 +87,24 @@ class Condition:
         return self.quick_target if quick and self.quick_target is not None else self.target
 
 
+def format_value(metric: str, value, op: str = "", target: float | None = None) -> str:
+    """A measured value as every report shows it: flags yes/no, accuracies and rates in %."""
+    if value is None:
+        return "missing"
+    if op == "==" and target in (0, 1):
+        return "yes" if value else "no"
+    if "acc" in metric or metric == "loss_drop" or metric.endswith(("_exact", "_rate")):
+        return f"{value * 100:.2f}%"
+    return f"{value:.4g}"
+
+
+def format_target(metric: str, op: str, target: float) -> str:
+    """A condition's target as every report shows it: '>= 98.00%', 'yes'."""
+    if op == "==" and target in (0, 1):
+        return "yes" if target else "no"
+    return f"{op} {format_value(metric, target)}"
+
+
 @dataclass(frozen=True)
 class Result:
     """One evaluated condition: the measured value (None if missing) and whether it passed."""

@@ -242,21 +242,7 @@ def table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
             f"<tbody>{body}</tbody></table></div>")
 
 
-def fmt_value(metric: str, value, op: str = "", target: float | None = None) -> str:
-    """A measured value as `tito milestone run` prints it: flags yes/no, accuracies in %."""
-    if value is None:
-        return "missing"
-    if op == "==" and target in (0, 1):
-        return "yes" if value else "no"
-    if "acc" in metric or metric == "loss_drop":
-        return f"{value * 100:.2f}%"
-    return f"{value:.4g}"
-
-
-def fmt_target(metric: str, op: str, target: float) -> str:
-    if op == "==" and target in (0, 1):
-        return "yes" if target else "no"
-    return f"{op} {fmt_value(metric, target)}"
+fmt_value, fmt_target = registry.format_value, registry.format_target  # (shared with grading)
 
 
 def png_data_uri(path: Path) -> str | None:

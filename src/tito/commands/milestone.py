@@ -61,20 +61,11 @@ def _view_state(workspace: Path | None):
 # ---------------------------------------------------------------------------------------------
 # Formatting
 # ---------------------------------------------------------------------------------------------
-def _fmt(metric: str, value, op: str = "", target: float | None = None) -> str:
-    if value is None:
-        return "missing"
-    if op == "==" and target in (0, 1):
-        return "yes" if value else "no"
-    if "acc" in metric or metric == "loss_drop" or metric.endswith(("_exact", "_rate")):
-        return f"{value * 100:.2f}%"
-    return f"{value:.4g}"
+_fmt = registry.format_value
 
 
 def _target(c, target: float) -> str:
-    if c.op == "==" and target in (0, 1):
-        return "yes" if target else "no"
-    return f"{c.op} {_fmt(c.metric, target)}"
+    return registry.format_target(c.metric, c.op, target)
 
 
 def context_panel(ms: Milestone) -> Panel:
