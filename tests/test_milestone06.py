@@ -121,7 +121,8 @@ def test_part1_quick_on_the_reference(runs):
         if metric not in TIMED:
             assert r.passed, f"{metric} = {r.value} (target {r.condition.op} {r.target}): {m}"
         assert r.value is not None, f"{metric} missing: {m}"
-    assert m["quantized_layers"] == 5 and m["pruned_channels"] == [3, 8], m
+    assert m["quantized_layers"] == 5 and (m["conv1_channels"], m["conv2_channels"]) == (3, 8), m
+    assert m["baseline_loaded"] is False, m  # --quick always trains its own baseline
     assert m["opt_bytes"] < m["fp32_bytes"] / 10, m  # pruned by half and stored in int8
     assert m["frozen_logit_err"] <= 1e-4 and m["frozen_int8_agreement"] >= 0.99, m
     doc = json.loads((out / "results.json").read_text())

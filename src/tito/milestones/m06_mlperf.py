@@ -209,14 +209,15 @@ def vision(ctx: RunContext) -> dict:
     ctx.log(f"pruned {PRUNE:.0%} of the channels and hidden units: convolutions {chans}, "
             f"{sum(p.size for p in pruned.parameters()):,} parameters (from {sum(p.size for p in model.parameters()):,})")
     tune_epochs, batch = (2, 64) if ctx.quick else (2, 128)
-    curves, witness, _ = _fit(ctx, pruned, images, labels, x_test, test_labels, tune_epochs, batch, 1e-3,
-                              "fine-tuning the pruned model")
+    _, witness, _ = _fit(ctx, pruned, images, labels, x_test, test_labels, tune_epochs, batch, 1e-3,
+                         "fine-tuning the pruned model")
     pruned.eval()
     calib = calibration_set(splits, 256, seed=0)
     int8 = quantize_model(pruned, [calib], mode="float")
     int8_stored = all(np.asarray(layer.weight_q.data).dtype == np.int8
                       for _, layer in int8.named_modules() if hasattr(layer, "weight_q"))
     n_quantized = sum(1 for _, layer in int8.named_modules() if hasattr(layer, "weight_q"))
+    n_weighted = sum(1 for layer in pruned if getattr(layer, "weight", None) is not None)  # conv + Linear
     frozen = freeze(int8, x_test.shape[1:], threads=2, chunk=128)
     for line in getattr(frozen, "plan", []):  # how each convolution was lowered, and why
         ctx.log(f"freeze: {line}")
@@ -290,9 +291,9 @@ def vision(ctx: RunContext) -> dict:
         "fp32_samples_per_s": base.offline.throughput, "opt_samples_per_s": opt.offline.throughput,
         "offline_speedup": opt.offline.throughput / base.offline.throughput,
         "harness_consistent": not problems, "frozen_matches": frozen_ok, "frozen_logit_err": frozen_err,
-        "frozen_int8_agreement": agree, "int8_stored": bool(int8_stored and n_quantized == 5),
-        "quantized_layers": n_quantized, "pruned_channels": chans,
-        "baseline_source": source, "queries": queries, "test_images": len(x_test),
+        "frozen_int8_agreement": agree, "int8_stored": bool(int8_stored and n_quantized == n_weighted),
+        "quantized_layers": n_quantized, **{f"conv{i + 1}_channels": c for i, c in enumerate(chans)},
+        "baseline_loaded": not source.startswith("trained here"), "queries": queries, "test_images": len(x_test),
         "seconds": time.perf_counter() - started,
     }
     metrics.update({k: v for k, v in witness.metrics(tail=20).items() if k in ("grads_ok", "weights_changed")})
