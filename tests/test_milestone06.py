@@ -22,6 +22,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_check_blame_opt import FROZEN_BUGS
 
@@ -76,10 +77,35 @@ def stage(root: Path, name: str | None = None, patch: str = "") -> Path:
     return pkg
 
 
+def record_gpt_run(root: Path) -> None:
+    """Make `root` a workspace with a recorded (full) milestone 05 part 2 run: a small GPT over Tiny
+    Shakespeare's characters, saved as m05 saves it (model.npz + model.json)."""
+    from tinytorch.datasets import load_shakespeare
+    from tinytorch.tensor import manual_seed
+    from tinytorch.transformers import GPT, GPTConfig
+
+    from tito import state
+
+    chars = "".join(sorted(set(load_shakespeare())))
+    config = dict(vocab_size=len(chars), block_size=32, n_layer=1, n_head=2, n_embd=32)
+    manual_seed(1)
+    model = GPT(GPTConfig(**config))
+    run_dir = root / "runs" / "05_transformer" / "20260101-000000" / "part2"
+    run_dir.mkdir(parents=True)
+    np.savez(run_dir / "model.npz", **{k: np.asarray(getattr(v, "data", v)) for k, v in model.state_dict().items()})
+    (run_dir / "model.json").write_text(json.dumps({"build": "tito.milestones.m05_transformer:build_gpt",
+                                                    "kind": "text", "quick": False, "config": config,
+                                                    "chars": chars}))
+    (root / ".tito").mkdir()
+    state.record_achievement(root, "05", 2, {"run_dir": str(run_dir), "metrics": {}})
+
+
 def run_part(root: Path, part: int, bug: str | None = None) -> tuple[dict, Path]:
     """Milestone 06 part `part` --quick on a staged package: (the final protocol line, run folder)."""
-    name, patch = (BUGS[bug][0], BUGS[bug][1]) if bug else (None, "")
+    name, patch = (BUGS[bug][0], BUGS[bug][1]) if bug and bug in BUGS else (None, "")
     pkg, out = stage(root, name, patch), root / "run"
+    if bug == "recorded-gpt":
+        record_gpt_run(root)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     if DATA.is_dir():
         env.setdefault("TINYTORCH_DATA", str(DATA))
@@ -92,7 +118,7 @@ def run_part(root: Path, part: int, bug: str | None = None) -> tuple[dict, Path]
     return final[-1], out
 
 
-JOBS = [("reference", 1), ("reference", 2)] + [(bug, BUGS[bug][2]) for bug in BUGS]
+JOBS = [("reference", 1), ("reference", 2), ("recorded-gpt", 2)] + [(bug, BUGS[bug][2]) for bug in BUGS]
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +148,7 @@ def test_part1_quick_on_the_reference(runs):
             assert r.passed, f"{metric} = {r.value} (target {r.condition.op} {r.target}): {m}"
         assert r.value is not None, f"{metric} missing: {m}"
     assert m["quantized_layers"] == 5 and (m["conv1_channels"], m["conv2_channels"]) == (3, 8), m
-    assert m["baseline_loaded"] is False, m  # --quick always trains its own baseline
+    assert m["baseline_loaded"] is False, m  # a staged package: no workspace, no milestone 04 run
     assert m["opt_bytes"] < m["fp32_bytes"] / 10, m  # pruned by half and stored in int8
     assert m["frozen_logit_err"] <= 1e-4 and m["frozen_int8_agreement"] >= 0.99, m
     doc = json.loads((out / "results.json").read_text())
@@ -149,6 +175,16 @@ def test_part2_quick_on_the_reference(runs):
     assert doc["results"]["generation"]["tokens"] == 256 and doc["results"]["generation"]["streams"] == 8
     report = (out / "report.md").read_text()
     assert "not official MLPerf results" in report and "KV cache" in report
+
+
+def test_part2_measures_int8_on_the_learners_milestone_05_gpt(runs):
+    msg, out = runs[("recorded-gpt", 2)]
+    assert "metrics" in msg, msg
+    m = msg["metrics"]
+    assert m["int8_model_loaded"] is True and m["quantized_layers"] == 5, m  # 1 block: 4 Linear + the head
+    assert abs(m["int8_loss_gap"]) < 0.05 and m["tokens_identical"] is True, m
+    assert "your milestone 05 GPT" in (out / "report.md").read_text()
+    assert runs[("reference", 2)][0]["metrics"]["int8_model_loaded"] is False
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))

@@ -53,8 +53,9 @@ OFFLINE_PASSES = 5  # Offline throughput: the best of 5 passes over the test spl
 # ---------------------------------------------------------------------------------------------
 # Part 1: the baseline LeNet-5 - the learner's milestone 04 weights, or trained here
 # ---------------------------------------------------------------------------------------------
-def _recorded_lenet(ctx: RunContext):
-    """The LeNet-5 of the learner's last recorded (full) milestone 04 part 1 run, or None."""
+def _recorded(milestone: str, part: int, build: str):
+    """The model of the learner's last recorded (full) run of a milestone part, rebuilt on their
+    tinytorch from its saved weights: (model, where it came from, its model.json), or None."""
     import tinytorch
 
     from tito import milestone_work, registry
@@ -62,18 +63,19 @@ def _recorded_lenet(ctx: RunContext):
 
     root = Path(list(tinytorch.__path__)[0]).resolve().parent
     if not (root / ".tito").is_dir():
-        return None, ""
-    found = milestone_work.last_run(Workspace(root), registry.get_milestone("04"), 1)
+        return None
+    found = milestone_work.last_run(Workspace(root), registry.get_milestone(milestone), part)
     if found is None:
-        return None, ""
+        return None
     run_dir, label = found
     info = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
-    if info.get("quick") or info.get("build") != "tito.milestones.m04_cnn:lenet5":
-        return None, ""
-    model = lenet5()
+    if info.get("quick") or info.get("build") != build:
+        return None
+    module, fn = build.split(":")
+    model = getattr(__import__(module, fromlist=[fn]), fn)(**info.get("config", {}))
     with np.load(run_dir / "model.npz", allow_pickle=False) as z:
         model.load_state_dict({k: z[k] for k in z.files})
-    return model, f"{label} ({run_dir})"
+    return model, f"{label} ({run_dir})", info
 
 
 def _fit(ctx, model, images, labels, x_test, y_test, epochs, batch, lr, stage):
@@ -192,7 +194,8 @@ def vision(ctx: RunContext) -> dict:
     splits = Splits(x_train, labels, x_test, test_labels, name="MNIST")
 
     # 1. the FP32 baseline: as the learner trained it
-    model, source = (None, "") if ctx.quick else _recorded_lenet(ctx)
+    found = _recorded("04", 1, "tito.milestones.m04_cnn:lenet5")
+    model, source = found[:2] if found else (None, "")
     if model is None:
         epochs, batch = (2, 64) if ctx.quick else (4, 128)
         source = f"trained here ({epochs} epoch{'s' * (epochs > 1)} on {len(images):,} images)"
@@ -343,6 +346,7 @@ def _lm_report(path_md: Path, path_json: Path, rows: dict, system: dict) -> None
              f"| FP32, no KV cache | {g['uncached_tokens_per_s']:,.0f} | {g['uncached_s']:.2f} | 1.00x | - |",
              f"| FP32, KV cache (module 17) | {g['cached_tokens_per_s']:,.0f} | {g['cached_s']:.2f} | "
              f"{g['speedup']:.1f}x | {'yes' if g['tokens_identical'] else 'NO'} |", "",
+             f"INT8 quality measured on {q['model']}.", "",
              "| model | validation loss | stored bytes | meets target |", "|---|---|---|---|",
              f"| FP32 | {q['fp32_val_loss']:.4f} | {q['fp32_bytes']:,} | (reference) |",
              f"| INT8 weights (module 15) | {q['int8_val_loss']:.4f} | {q['int8_bytes']:,} | "
@@ -396,21 +400,29 @@ def language(ctx: RunContext) -> dict:
     sampled = generate(model, prompt[:1], 200, temperature=0.8, generator=ctx.rng(4), use_cache=True)
     ctx.log("sampled with the cache (temperature 0.8): " + repr(tok.decode(sampled[0].tolist())))
 
-    # 2. INT8 weights: the same validation windows, FP32 against INT8
+    # 2. INT8 weights: the same validation windows, FP32 against INT8 - on the learner's milestone 05
+    #    Shakespeare GPT when they have a recorded run with the same characters, else on this one
+    found = _recorded("05", 2, "tito.milestones.m05_transformer:build_gpt")
+    if found and found[2].get("chars") == tok.decode(list(range(tok.vocab_size))):
+        qmodel, qsource, qblock = found[0], f"your milestone 05 GPT: {found[1]}", found[2]["config"]["block_size"]
+    else:
+        qmodel, qsource, qblock = model, "the GPT trained above", r.block_size
+    qmodel.eval()
+    ctx.log(f"INT8 weights on {qsource}")
     rng = ctx.rng(3)
-    calib = [train_ids[s:s + r.block_size][None] for s in rng.integers(0, split - r.block_size - 1, 8)]
-    int8 = quantize_model(model, calib, mode="float")
+    calib = [train_ids[s:s + qblock][None] for s in rng.integers(0, split - qblock - 1, 8)]
+    int8 = quantize_model(qmodel, calib, mode="float")
     quantized = [m for _, m in int8.named_modules() if hasattr(m, "weight_q")]
-    n_linear = sum(1 for _, m in model.named_modules() if type(m).__name__ == "Linear")
+    n_linear = sum(1 for _, m in qmodel.named_modules() if type(m).__name__ == "Linear")
     int8_stored = len(quantized) == n_linear and all(np.asarray(m.weight_q.data).dtype == np.int8 for m in quantized)
     windows = 40 if ctx.quick else None  # None: every validation character
     ctx.progress(stage="validation loss, FP32 and INT8")
     with blas_threads(None):
-        fp32_loss = lm_loss(model, val_ids, r.block_size, windows=windows, batch=32)
-        int8_loss = lm_loss(int8, val_ids, r.block_size, windows=windows, batch=32)
+        fp32_loss = lm_loss(qmodel, val_ids, qblock, windows=windows, batch=32)
+        int8_loss = lm_loss(int8, val_ids, qblock, windows=windows, batch=32)
     bigram = bigram_loss(train_ids, val_ids, tok.vocab_size)
     gap = int8_loss - fp32_loss
-    fp32_bytes, int8_bytes = stored_bytes(model), stored_bytes(int8)
+    fp32_bytes, int8_bytes = stored_bytes(qmodel), stored_bytes(int8)
     if not gap <= (0.10 if ctx.quick else 0.05):
         ctx.note(f"INT8 weights raise the validation loss by {gap:.4f} nats/char (FP32 {fp32_loss:.4f}, INT8 "
                  f"{int8_loss:.4f}): see quantize, dequantize and quantize_model (module 15)")
@@ -422,13 +434,14 @@ def language(ctx: RunContext) -> dict:
                            "uncached_tokens_per_s": n_tok / t_slow, "cached_tokens_per_s": n_tok / t_fast,
                            "tokens_identical": same},
             "quality": {"fp32_val_loss": fp32_loss, "int8_val_loss": int8_loss, "gap": gap, "bigram": bigram,
-                        "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes,
+                        "fp32_bytes": fp32_bytes, "int8_bytes": int8_bytes, "model": qsource,
                         "windows": "all" if windows is None else windows}}
     _lm_report(ctx.path("report.md"), ctx.path("results.json"), rows, system_description())
     metrics = {"kv_speedup": t_slow / t_fast, "tokens_identical": same, "uncached_s": t_slow, "cached_s": t_fast,
                "cached_tokens_per_s": n_tok / t_fast, "fp32_val_loss": fp32_loss, "int8_val_loss": int8_loss,
                "int8_loss_gap": gap, "bigram_val_loss": bigram, "int8_stored": int8_stored,
                "quantized_layers": len(quantized), "size_ratio": fp32_bytes / int8_bytes,
+               "int8_model_loaded": qmodel is not model,
                "seconds": time.perf_counter() - started}
     metrics.update(witness.metrics())
     return metrics
