@@ -1111,8 +1111,9 @@ def _pool(x: np.ndarray, k: int) -> np.ndarray:
 class FrozenModel:
     """A compiled inference function: call it with an (N, C, H, W) (or (N, F)) array -> logits."""
 
-    def __init__(self, steps, threads: int = 1, chunk: int = 128, name: str = "frozen"):
+    def __init__(self, steps, threads: int = 1, chunk: int = 128, name: str = "frozen", plan=()):
         self.steps, self.threads, self.chunk, self.name = steps, int(threads), int(chunk), name
+        self.plan = list(plan)  # how each convolution was lowered (and, tuned, the timings that decided it)
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def _run(self, x: np.ndarray) -> np.ndarray:
@@ -1217,9 +1218,7 @@ def freeze(model, input_shape: tuple, threads: int = 1, chunk: int = 128, loweri
         else:
             raise ValueError(f"freeze: cannot compile a {kind} layer (Conv2d, ReLU, MaxPool2d, Dropout, Flatten and "
                              "Linear only)")
-    frozen = FrozenModel(steps, threads=threads, chunk=chunk)
-    frozen.plan = plan  # how each convolution was lowered (and, tuned, the timings that decided it)
-    return frozen
+    return FrozenModel(steps, threads=threads, chunk=chunk, plan=plan)
 
 
 def _linear_step(wmat: np.ndarray, b: np.ndarray | None, relu: bool):
