@@ -10,9 +10,8 @@ test the wiring - residuals, pre-norm, causal attention, position embeddings, th
 and not modules 11/12 a second time. Whole-model properties: no logit at a position <= k moves
 when tokens after k change; the tied weight is one Parameter whose gradient is the sum of both
 uses; generate keeps the prompt, crops the context, is greedy at temperature 0 and top_k=1,
-samples from softmax(logits / temperature) restricted to the top k, row by row (one prompt too), never
-an id past the vocabulary; a small GPT memorises a
-sequence with Adam in a few dozen steps.
+samples from softmax(logits / temperature) restricted to the top k, row by row (one prompt too),
+never an id past the vocabulary; a small GPT memorises a sequence with Adam in a few dozen steps.
 """
 
 from __future__ import annotations

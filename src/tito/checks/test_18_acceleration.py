@@ -215,6 +215,18 @@ def test_replicate_keeps_tied_weights_tied():
         "replicate: the replica's tied weight is a copy, not the model's array"
 
 
+@pytest.mark.task("replicate")
+def test_replicate_starts_without_gradients():
+    """A model that already holds gradients (a step's backward ran): the replica's parameters
+    start with .grad = None - a deep copy would otherwise carry copies of the model's gradients."""
+    model = Sequential(Linear(4, 5), ReLU(), Linear(5, 3))
+    model(Tensor(rand(3, 4, seed=21))).sum().backward()
+    rep = call("replicate", replicate, model)
+    stale = [name for name, r in rep.named_parameters() if r.grad is not None]
+    assert not stale, f"replicate: the replica's parameters {stale} kept a .grad; set p.grad = None for each"
+    assert all(p.grad is not None for p in model.parameters()), "replicate: cleared the MODEL's gradients"
+
+
 # ---------------------------------------------------------------------------------------------
 # DataParallel.forward_backward: the gradient of the whole batch
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +315,35 @@ def test_data_parallel_repeated_four_threads_no_race():
         call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
         compare_grads(model, expected, f"DataParallel.forward_backward (4 threads, run {r + 1} of 6)")
     assert is_grad_enabled(), "DataParallel.forward_backward: left grad mode switched off"
+
+
+class WithUnused(Module):
+    """An MLP and a Linear that forward never calls: its parameters get no gradient."""
+
+    def __init__(self):
+        super().__init__()
+        tt.manual_seed(4)
+        self.body = Sequential(Linear(6, 8), Tanh(), Linear(8, 4))
+        self.spare = Linear(3, 3)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.task("DataParallel")
+def test_data_parallel_leaves_an_unused_parameter_without_gradient():
+    _, loss_fn, x, y = cases()["mlp"]
+    model = WithUnused()
+    _, expected = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, 2)
+    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    for (name, p), g in zip(model.named_parameters(), expected):
+        if g is None:
+            assert p.grad is None, f"DataParallel.forward_backward: {name} is not used by forward, yet got a .grad"
+        else:
+            assert p.grad is not None, f"DataParallel.forward_backward: parameter {name} got no .grad"
+            assert_close(p.grad.data, g, f"DataParallel.forward_backward (gradient of {name}, a model with "
+                         "an unused Linear)", atol=2e-6, rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
