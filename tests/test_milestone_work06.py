@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -175,3 +176,21 @@ def test_the_unfilled_starter_stops_at_the_baseline(tmp_path, monkeypatch):
     assert sub.score == 0 and sub.run.kind == "error"
     assert "NotImplementedError: TODO: the FP32 baseline" in sub.run.error, sub.run.error
     assert all("not found (the notebook stopped at line" in " ".join(r.evidence) for r in sub.lines)
+
+
+def test_the_baseline_can_be_the_learners_recorded_milestone_04_lenet(quick):
+    ws, _, _, sub = quick
+    run_dir = ws.root / "runs" / "04_cnn" / "20260101-000000" / "part1"
+    run_dir.mkdir(parents=True)
+    shutil.copy(sub / "fp32.npz", run_dir / "model.npz")
+    info = {"build": "tito.milestones.m04_cnn:lenet5", "kind": "digits", "quick": True}
+    (run_dir / "model.json").write_text(json.dumps(info))
+    (run_dir / "metrics.json").write_text(json.dumps({"achieved": True, "quick": True}))
+    nb = SimpleNamespace(package=ws.package)  # what Notebook("06") knows: the learner's package
+    assert mw.Notebook.recorded_model(nb, "04", 1) == (None, "")  # a rehearsal's model: not used
+    (run_dir / "model.json").write_text(json.dumps(dict(info, quick=False)))
+    (run_dir / "metrics.json").write_text(json.dumps({"achieved": True, "quick": False}))
+    model, source = mw.Notebook.recorded_model(nb, "04", 1)
+    assert "your test run of 20260101-000000" in source and str(run_dir) in source, source
+    with np.load(sub / "fp32.npz") as z:
+        assert all(np.array_equal(model.state_dict()[k], z[k]) for k in z.files)
