@@ -104,7 +104,8 @@ print(f"MNIST: {len(x_train):,} training and {len(x_test):,} test images")
 
 
 def test_accuracy(model_or_predict) -> float:
-    """Top-1 accuracy on the test split, of a model or of a predict(x) -> logits function."""
+    """Top-1 accuracy on the test split, of a model or of a predict(x) -> logits function (a
+    frozen model, module 18)."""
     if callable(model_or_predict) and not hasattr(model_or_predict, "parameters"):
         logits = np.concatenate([model_or_predict(x_test[i:i + 500]) for i in range(0, len(x_test), 500)])
     else:
@@ -145,7 +146,7 @@ def fit(model, epochs: int, lr: float, batch: int, history: dict, seed: int = 0)
             if len(losses) == 20:
                 history["train_loss"].append(float(np.mean(losses)))
                 losses.clear()
-        print(f"epoch {epoch + 1}/{epochs}: loss {history['train_loss'][-1]:.4f}")
+        print(f"epoch {epoch + 1}/{epochs}: loss {np.mean(history['train_loss'][-5:] or losses):.4f}")
     model.eval()
 
 
