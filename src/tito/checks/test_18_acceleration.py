@@ -278,14 +278,21 @@ def test_data_parallel_gradient_equals_one_thread(case, threads):
     assert is_grad_enabled(), f"{name}: left grad mode switched off"
 
 
+def mlp_batch_in_parallel(model, times=1):
+    """The one-thread gradients of the "mlp" case's batch on `model`, then `times` calls of
+    DataParallel(model, 2).forward_backward on it."""
+    _, loss_fn, x, y = cases()["mlp"]
+    _, expected = one_thread_grads(model, loss_fn, x, y)
+    dp = call("DataParallel.__init__", DataParallel, model, 2)
+    for _ in range(times):
+        call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    return expected
+
+
 @pytest.mark.task("DataParallel")
 def test_data_parallel_accumulates_like_backward():
-    build, loss_fn, x, y = cases()["mlp"]
-    model = build()
-    _, g = one_thread_grads(model, loss_fn, x, y)
-    dp = call("DataParallel.__init__", DataParallel, model, 2)
-    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
-    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    model = mlp()
+    g = mlp_batch_in_parallel(model, times=2)
     compare_grads(model, [2 * a for a in g], "DataParallel.forward_backward (called twice: .grad accumulates)")
 
 
@@ -332,11 +339,8 @@ class WithUnused(Module):
 
 @pytest.mark.task("DataParallel")
 def test_data_parallel_leaves_an_unused_parameter_without_gradient():
-    _, loss_fn, x, y = cases()["mlp"]
     model = WithUnused()
-    _, expected = one_thread_grads(model, loss_fn, x, y)
-    dp = call("DataParallel.__init__", DataParallel, model, 2)
-    call("DataParallel.forward_backward", dp.forward_backward, loss_fn, x, y)
+    expected = mlp_batch_in_parallel(model)
     for (name, p), g in zip(model.named_parameters(), expected):
         if g is None:
             assert p.grad is None, f"DataParallel.forward_backward: {name} is not used by forward, yet got a .grad"
