@@ -19,6 +19,16 @@ from tito.workspace import Sources
 
 REAL = Path(registry.__file__).resolve().parent
 
+
+def take_back(monkeypatch, module_id: str = "20") -> None:
+    """The registry with one module not built yet, for the "coming" state (every module is built
+    now): the capstone, unless told otherwise."""
+    import dataclasses
+
+    modules = tuple(dataclasses.replace(m, built=False) if m.id == module_id else m for m in registry.MODULES)
+    monkeypatch.setattr(registry, "MODULES", modules)
+    monkeypatch.setattr(registry, "_BY_ID", {m.id: m for m in modules})
+
 FILLER = " ".join(["word"] * 130)  # the lessons of the fake course are long enough, not good
 # nbgrader cell metadata (braces doubled: MODULE goes through str.format)
 SOLUTION = '{{"grade": false, "grade_id": "%s", "locked": false, "schema_version": 3, "solution": true, "task": false}}'

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers_course import make_fake_sources, run_cli, solve
+from helpers_course import make_fake_sources, run_cli, solve, take_back
 
 from tito import registry, state
 from tito.workspace import Sources, init_workspace
@@ -17,6 +17,7 @@ from tito.workspace import Sources, init_workspace
 
 @pytest.fixture()
 def src(tmp_path, monkeypatch):
+    take_back(monkeypatch)  # module 20 "coming": the fake course has a coming module to show
     fake = make_fake_sources(tmp_path / "course")
     monkeypatch.setattr(Sources, "installed", staticmethod(lambda: fake))
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # fake checks need no plugins: fast

@@ -92,7 +92,7 @@ def test_the_modules_show_the_check_counts_recorded_in_the_state(ws, written):
     assert f"<td>{recorded['05']['checks_passed']}</td>" in row and ">complete<" in row
     row = re.search(r"<tr><td>01 tensor</td>(.*?)</tr>", modules).group(1)
     assert "<td>-</td>" in row  # completed by `init --solutions`: no check run was recorded
-    assert ">coming<" in re.search(r"<tr><td>20 capstone</td>(.*?)</tr>", modules).group(1)
+    assert ">complete<" in re.search(r"<tr><td>20 capstone</td>(.*?)</tr>", modules).group(1)
 
 
 def test_a_moved_workspace_still_finds_its_plots(ws, tmp_path):

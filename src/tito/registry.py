@@ -253,7 +253,7 @@ MODULES: tuple[Module, ...] = (
     Module("19", "benchmarking", "Benchmarking", O,
            "fair, reproducible benchmarks in the MLPerf style", ("15", "16", "17", "18"), True),
     Module("20", "capstone", "Capstone", C,
-           "an optimised end-to-end system of your own design", ("13", "19")),
+           "an optimised end-to-end system of your own design", ("13", "19"), True),
 )
 
 # ---------------------------------------------------------------------------------------------
