@@ -106,8 +106,8 @@ def _mnist_or_skip():
         pytest.skip("MNIST is not available here: set TINYTORCH_DATA to a folder with mnist/")
 
 
-def filled(description: str = DESCRIPTION, claims=None, quick_claims=None) -> str:
-    text = cap.starter_text(cap.get_task("mnist"))
+def filled(description: str = DESCRIPTION, claims=None, quick_claims=None, task: str = "mnist") -> str:
+    text = cap.starter_text(cap.get_task(task))
     nb = notebooks.parse(text)
     todo = [c for c in nb.cells if "todo" in c.metadata]
     assert {c.metadata["todo"] for c in todo} == {"claims", "optimised"}
@@ -124,9 +124,9 @@ def filled(description: str = DESCRIPTION, claims=None, quick_claims=None) -> st
     return text
 
 
-def started(tmp_path, text: str | None = None, modules=ALL):
+def started(tmp_path, text: str | None = None, modules=ALL, task: str = "mnist"):
     ws = make_ws(tmp_path / "ws", modules)
-    st = cap.start(ws, "mnist")
+    st = cap.start(ws, task)
     if text is not None:
         notebooks.write_pair(st.py, text)
     return ws
@@ -319,3 +319,21 @@ def test_the_notebooks_rehearsal_measures_what_submit_then_reproduces(tmp_path, 
     res = cap.submit(ws, quick=True)
     assert res.accepted, res.reasons  # the numbers of the notebook, re-run in clean processes
     assert res.doc["claims"] == got["claims"]
+
+
+def test_the_learner_picks_fashion_mnist_and_submit_scores_it_on_its_own_test_labels(tmp_path):
+    try:
+        labels = np.asarray(datasets().load_fashion_mnist("test")[1])[:2000]
+    except Exception:  # noqa: BLE001 - no copy of Fashion-MNIST on this machine
+        pytest.skip("Fashion-MNIST is not available here")
+    code, out = tito("capstone", "tasks")
+    assert code == 0 and "fashion-mnist" in out, out
+    ws = started(tmp_path, filled(task="fashion-mnist"), task="fashion-mnist")
+    assert 'TASK = "fashion-mnist"' in cap.project_file(ws).read_text()
+    res = cap.submit(ws, quick=True)
+    assert res.accepted, res.reasons
+    doc = res.doc
+    assert doc["task"] == "fashion-mnist"
+    for name in cap.SYSTEMS:  # scored against Fashion-MNIST's labels, not MNIST's
+        pred = np.load(res.out_dir / "predictions" / f"{name}.npy")
+        assert doc[name]["accuracy"] == float(np.mean(pred == labels)) and doc[name]["accuracy"] > 0.5

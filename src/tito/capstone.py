@@ -85,6 +85,9 @@ TASKS = {t.name: t for t in (
     Task("mnist", "MNIST digits", "mnist",
          wall_s=600, max_bytes=1_000_000, seed=20, quick_wall_s=120, quick_train=10_000,
          quick_test=2_000),
+    Task("fashion-mnist", "Fashion-MNIST clothes", "fashion_mnist",
+         wall_s=600, max_bytes=1_000_000, seed=20, quick_wall_s=120, quick_train=10_000,
+         quick_test=2_000),
 )}
 
 
