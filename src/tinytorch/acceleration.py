@@ -1307,25 +1307,22 @@ if __name__ == "__main__":
 # races on `.grad` or on the grad-mode flag. `bench/bench_accel.py` puts it beside single-thread
 # tinytorch, hand-written NumPy and PyTorch CPU in one run (`python bench/bench_accel.py`, or
 # `OPENBLAS_NUM_THREADS=1 python bench/bench_accel.py` so that the one-thread rows really use one
-# core while PyTorch keeps its own pool). Measured on the shared 2-core machine of this course,
-# best of 5 rounds of 20 steps:
+# core while PyTorch keeps its own pool). Measured on the idle 2-core machine of this course, best
+# of 3 rounds of 10 steps:
 #
 # | one training step | tinytorch, one thread | `parallel_step`, 2 threads | hand-written NumPy | PyTorch CPU | parallel / PyTorch |
 # |---|---|---|---|---|---|
-# | LeNet-5, batch 128 | 53.2 ms | 27.3 ms | 58.2 ms | 12.5 ms | 2.18x |
-# | char-GPT (`GPTConfig()`), batch 32 | 437 ms | 216 ms | 422 ms | 863 ms | 0.25x |
+# | LeNet-5, batch 128 | 14.0 ms | 11.4 ms | 13.3 ms | 6.7 ms | 1.70x |
+# | char-GPT (`GPTConfig()`), batch 32 | 146 ms | 98 ms | 142 ms | 80 ms | 1.22x |
 #
-# (`OPENBLAS_NUM_THREADS=1`, best of 3 rounds of 10 steps, load average 6-8 on 2 cores from
-# other jobs; all rows start from the same weights and the same first loss.) Read it honestly.
-# The two threads gave 1.95x (LeNet) and 2.02x (GPT) over one thread - about all that two cores
-# can give. Against PyTorch the load decides: PyTorch's own thread pool suffered most from the
-# other jobs (its LeNet rounds ranged from 12.5 to 353 ms, its GPT rounds from 863 to 1,601 ms),
-# so the GPT "win" is an artifact of a busy machine, not a result. On an idle machine of this
-# kind PyTorch takes about 10.9 ms (LeNet) and 68 ms (GPT), and hand-written NumPy with two
-# threads 11.0 ms and 95 ms; the issue's targets (within 1.2x and 1.5x of PyTorch) were not
-# demonstrated in this run. What limits NumPy here is everything in the list above: the Python
-# of the graph and the engine runs one thread at a time, and every elementwise op is its own pass
-# over memory.
+# (`OPENBLAS_NUM_THREADS=1`; all rows start from the same weights and the same first loss.) Read
+# it honestly. The GPT step is within 1.5x of PyTorch; the LeNet-5 step is not within 1.2x. Its
+# two threads gave only 1.23x over one (the GPT's 1.49x): LeNet's step is many small ops, and the
+# Python of each - the graph, the engine, the Modules - runs one thread at a time under the GIL,
+# while PyTorch runs the same step in C++. Under load from other jobs the picture moves a lot (an
+# earlier run at load average 6-8: LeNet 53.2 ms one thread, 27.3 ms on two, PyTorch 12.5-353 ms).
+# What limits NumPy here is everything in the list above: the Python of the graph and the engine
+# runs one thread at a time, and every elementwise op is its own pass over memory.
 #
 # Milestone 06 runs your pruned, quantized LeNet-5 through `freeze` (step 5) and measures it with
 # module 19's harness against the model as trained: latency at batch 1, where the frozen model's
