@@ -38,14 +38,12 @@ tinytorch_reference.activate()
 
 
 def lenet(seed: int = 0):
-    from tinytorch.activations import ReLU
-    from tinytorch.convolutions import Conv2d, MaxPool2d
-    from tinytorch.layers import Flatten, Linear, Sequential
+    """Milestone 04's LeNet-5 (the architecture milestone 06 optimises), seeded, in eval mode."""
     from tinytorch.tensor import manual_seed
+    from tito.milestones.m04_cnn import lenet5
 
     manual_seed(seed)
-    return Sequential(Conv2d(1, 6, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(), MaxPool2d(2),
-                      Flatten(), Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10)).eval()
+    return lenet5().eval()
 
 
 def numpy_forward(model):

@@ -1064,16 +1064,6 @@ def _lowering(kind: str, w: np.ndarray, h: int, wd: int, p: int):
     return conv
 
 
-def _best_ms(fn, x, repeats: int = 5) -> float:
-    fn(x)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(x)
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
-
-
 def _choose(w, h, wd, p, lowering: str, chunk: int, what: str):
     """The lowering to use: both are built and must agree on a random batch (an engine checks what
     it compiled); "tune" keeps the faster, timed on that batch. Returns (conv, note for the plan)."""
@@ -1088,7 +1078,7 @@ def _choose(w, h, wd, p, lowering: str, chunk: int, what: str):
                          f"{err:.3g} on a random batch - check gather_index")
     if lowering != "tune":
         return kernels[lowering], f"{what}: {lowering}"
-    ms = {kind: _best_ms(fn, x) for kind, fn in kernels.items()}
+    ms = {kind: time_ms(lambda fn=fn: fn(x), repeats=5) for kind, fn in kernels.items()}
     kind = min(ms, key=ms.get)
     return kernels[kind], f"{what}: {kind} ({ms['gather']:.3f} ms gather, {ms['banded']:.3f} ms banded for {chunk} images)"
 
