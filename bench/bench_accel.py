@@ -9,13 +9,16 @@ PyTorch CPU, in one run: LeNet-5 (batch 128) and the char-GPT (GPTConfig() defau
 
 Implementations (the same weights and the same batch, so the first losses agree):
     tinytorch   the reference framework, one Python thread, BLAS as shipped (bench_step's builder)
-    accel       the same model trained with tinytorch.acceleration.parallel_step: the batch split
-                across --dp-threads Python threads, OpenBLAS at one thread inside the step,
-                gradients averaged by shard size (module 18)
+    tiled       LeNet-5 only: module 18's accelerate(model) - each convolution a TiledConv2d (tile
+                tuned by timing), each ReLU + MaxPool2d reordered to MaxPool2d + ReLU - one thread
+    parallel    LeNet-5 only: the model as it is, trained with parallel_step
+    accel       both: parallel_step (the batch split across --dp-threads Python threads, OpenBLAS
+                at one thread inside the step, gradients averaged by shard size), on the
+                accelerated LeNet-5; the GPT has no convolution, so it is parallel_step alone
     numpy       hand-written NumPy, one Python thread (bench_conv / bench_gpt)
     torch       PyTorch CPU as shipped (its own thread pool, all cores)
 
-The timing, interleaving and table are bench_step's (this file only adds the "accel" builders to
+The timing, interleaving and table are bench_step's (this file only adds its builders to
 its MODELS); after the table come accel / torch ratios against the targets of issue 10 (LeNet
 within 1.2x of PyTorch, GPT within 1.5x). Do not pass bench_step's --threads here: it would put
 PyTorch at one thread too, which is not "PyTorch as shipped".
@@ -35,8 +38,11 @@ TARGETS = {"lenet": 1.2, "gpt": 1.5}  # accel / torch, issue 10
 DP_THREADS = int(os.environ.get("BENCH_DP_THREADS", "2"))
 
 
-def lenet_accel(batch: int, seed: int) -> bench_step.Step:
-    from tinytorch.acceleration import parallel_step
+PLANS: dict[str, list[str]] = {}  # what accelerate chose for the LeNet-5 of each row, printed after the table
+
+
+def lenet_model(batch: int, seed: int, accelerated: str = ""):
+    from tinytorch.acceleration import accelerate
     from tinytorch.losses import CrossEntropyLoss
     from tinytorch.optimizers import SGD
     from tinytorch.tensor import Tensor
@@ -46,9 +52,28 @@ def lenet_accel(batch: int, seed: int) -> bench_step.Step:
     weighted = [i for i, s in enumerate(spec) if s[0] in ("conv", "fc")]
     model.load_state_dict({f"{i}.{k}": a for i, (w, b) in zip(weighted, params)
                            for k, a in (("weight", w), ("bias", b))})
-    loss_fn = CrossEntropyLoss()
     opt = SGD(model.parameters(), lr=bench_step.LR, momentum=bench_step.MOMENTUM)
-    xb, yb = Tensor(x), Tensor(y)
+    if accelerated:  # tiled convolutions, pool before ReLU; the same Parameters, so `opt` trains it
+        model = accelerate(model, x.shape[1:])
+        PLANS[accelerated] = model.plan
+    return model, CrossEntropyLoss(), opt, Tensor(x), Tensor(y)
+
+
+def lenet_tiled(batch: int, seed: int) -> bench_step.Step:
+    return bench_step.training_step(*lenet_model(batch, seed, accelerated="tiled"))
+
+
+def lenet_parallel(batch: int, seed: int) -> bench_step.Step:
+    from tinytorch.acceleration import parallel_step
+
+    model, loss_fn, opt, xb, yb = lenet_model(batch, seed)
+    return lambda: parallel_step(model, loss_fn, opt, xb, yb, threads=DP_THREADS)
+
+
+def lenet_accel(batch: int, seed: int) -> bench_step.Step:
+    from tinytorch.acceleration import parallel_step
+
+    model, loss_fn, opt, xb, yb = lenet_model(batch, seed, accelerated="accel")
     return lambda: parallel_step(model, loss_fn, opt, xb, yb, threads=DP_THREADS)
 
 
@@ -71,12 +96,14 @@ def gpt_accel(batch: int, seed: int) -> bench_step.Step:
     return lambda: parallel_step(model, loss_fn, opt, x, y, threads=DP_THREADS)
 
 
-bench_step.MODELS["lenet"]["accel"] = lenet_accel
+bench_step.MODELS["lenet"].update(tiled=lenet_tiled, parallel=lenet_parallel, accel=lenet_accel)
 bench_step.MODELS["gpt"]["accel"] = gpt_accel
 
 
 def summary(results: dict) -> list[str]:
-    lines = [f"accel = parallel_step, {DP_THREADS} threads, OpenBLAS at 1 thread inside the step:"]
+    lines = [f"accelerate(lenet) for the {impl} row: {'; '.join(plan)}" for impl, plan in PLANS.items()]
+    lines.append(f"accel = parallel_step ({DP_THREADS} threads, OpenBLAS at 1 thread inside the step) "
+                 "on the accelerated model (LeNet-5: accelerate(model); the GPT has no convolution to tile):")
     for model, res in results.items():
         ms = {impl: r.get("ms") for impl, r in res.items()}
         if not ms.get("accel"):
@@ -103,7 +130,7 @@ def main(argv: list[str]) -> dict:
     if not any(a == "--models" or a.startswith("--models=") for a in argv):
         argv = ["--models", "lenet,gpt", *argv]
     if not any(a == "--impls" or a.startswith("--impls=") for a in argv):
-        argv = ["--impls", "tinytorch,accel,numpy,torch", *argv]
+        argv = ["--impls", "tinytorch,tiled,parallel,accel,numpy,torch", *argv]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} before the run")
     results = bench_step.main(argv)

@@ -57,6 +57,9 @@ def test_bench_accel_quick(tmp_path):
     report = json.loads(out.read_text())
     for model in ("lenet", "gpt"):
         assert report["results"][model]["accel"]["ms"] > 0, report["results"][model]
+    for impl in ("tiled", "parallel"):  # LeNet-5 accelerated on one thread, and the plain model in threads
+        assert report["results"]["lenet"][impl]["ms"] > 0, report["results"]["lenet"]
+    assert "accelerate(lenet) for the accel row: layer 0 (Conv2d" in proc.stdout, proc.stdout
     assert "x PyTorch" in proc.stdout or "skipped" in proc.stdout
     assert not report["problems"], report["problems"]
 

@@ -330,9 +330,34 @@ FROZEN_BUGS = {
 }
 
 
+# --- 18: the tiled training convolution -------------------------------------------------------
+# tile_weight that walks the tile backwards (output pixel t gets the kernel shifted for tile-1-t);
+# untile_grad that averages the tile's copies instead of summing them. Each is caught by its own
+# checks, and by conv2d_tiled's and accelerate's, always with the function named.
+TILED_BUGS = {
+    "tile_weight_tile_reversed": Bug("18", "tile_weight", textwrap.dedent("""
+        def tile_weight(w, tile):
+            o, c, kh, kw = w.shape
+            wt = np.zeros((kh, kw + tile - 1, c, tile, o), dtype=w.dtype)
+            for t in range(tile):
+                wt[:, t:t + kw, :, tile - 1 - t, :] = w.transpose(2, 3, 1, 0)  # BUG: pixel order reversed
+            return wt.reshape(kh * (kw + tile - 1) * c, tile * o)
+        """), frozenset({"tile_weight"}), "places_the_kernel"),
+    "untile_grad_averages": Bug("18", "untile_grad", textwrap.dedent("""
+        def untile_grad(dwt, shape, tile):
+            o, c, kh, kw = shape
+            d = dwt.reshape(kh, kw + tile - 1, c, tile, o)
+            dw = np.zeros((kh, kw, c, o), dtype=dwt.dtype)
+            for t in range(tile):
+                dw += d[:, t:t + kw, :, t, :]
+            return dw.transpose(3, 2, 0, 1) / tile  # BUG: the mean of the copies, not their sum
+        """), frozenset({"untile_grad"}), "adjoint"),
+}
+
+
 @pytest.mark.parametrize("task", ["own-task", None], ids=["own-task", "whole-module"])
-@pytest.mark.parametrize("name", sorted(FROZEN_BUGS))
-def test_pruning_and_freezing_seeded_bugs_are_caught_and_named(name, task, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", sorted(FROZEN_BUGS) + sorted(TILED_BUGS))
+def test_pruning_freezing_and_tiling_seeded_bugs_are_caught_and_named(name, task, tmp_path, monkeypatch):
     block_torch(tmp_path, monkeypatch)
-    b = FROZEN_BUGS[name]
+    b = FROZEN_BUGS.get(name) or TILED_BUGS[name]
     assert_caught_and_named(name, b, b.task if task == "own-task" else None)

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 import tinytorch.tensor as tt
-from tinytorch.acceleration import (DataParallel, conv2d_im2col, conv2d_loops, fold_flatten,
-                                    gather_index, gelu_fused, gelu_fused_backward,
-                                    pairwise_sq_distances, parallel_step, replicate, split_batch)
+from tinytorch.acceleration import (DataParallel, accelerate, conv2d_im2col, conv2d_loops, conv2d_tiled,
+                                    fold_flatten, gather_index, gelu_fused, gelu_fused_backward,
+                                    pairwise_sq_distances, parallel_step, replicate, split_batch,
+                                    tile_weight, untile_grad)
 from tinytorch.activations import ReLU, Tanh
 from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.losses import CrossEntropyLoss, MSELoss
@@ -446,24 +447,40 @@ def test_fold_flatten_matches_the_nchw_linear(out, c, h, w):
     fold_case(out, c, h, w, seed=out + c)
 
 
+def patch_selector(c, h, w, k, p) -> np.ndarray:
+    """A 0/1 matrix S (C H W, Ho Wo C k k): x.reshape(N, -1) @ S is the patch matrix of the padded
+    input, each row (c, i, j) ordered - a convolution out of module 02's matmul, with a graph."""
+    ho, wo = h + 2 * p - k + 1, w + 2 * p - k + 1
+    sel = np.zeros((c, h, w, ho, wo, c, k, k), np.float32)
+    for y in range(ho):
+        for x in range(wo):
+            for i in range(k):
+                for j in range(k):
+                    r, s_ = y + i - p, x + j - p
+                    if 0 <= r < h and 0 <= s_ < w:
+                        sel[np.arange(c), r, s_, y, x, np.arange(c), i, j] = 1.0
+    return sel.reshape(c * h * w, -1)
+
+
 class Conv2d(Module):
-    """A module 09-like convolution (the class name is what freeze compiles), forward in NumPy."""
+    """A module 09-like convolution (the class name is what freeze and accelerate look for), built
+    from Tensor ops so that it has a graph: patches by a 0/1 matmul, then the weight matrix."""
 
     def __init__(self, cin, cout, k, padding=0, seed=0):
         super().__init__()
-        self.weight = Tensor(rand(cout, cin, k, k, seed=seed, scale=0.3))
-        self.bias = Tensor(rand(cout, seed=seed + 1))
+        self.weight = Tensor(rand(cout, cin, k, k, seed=seed, scale=0.3), requires_grad=True)
+        self.bias = Tensor(rand(cout, seed=seed + 1), requires_grad=True)
         self.stride, self.padding = (1, 1), (padding, padding)
 
     def forward(self, x):
-        x = np.asarray(getattr(x, "data", x), np.float64)
-        o, c, k, _ = self.weight.shape
+        x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, np.float32))
+        n, c, h, w = x.shape
+        o, _, k, _ = self.weight.shape
         p = self.padding[0]
-        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).transpose(0, 2, 3, 1)
-        n, hp, wp, _ = xp.shape
-        cols = patches_oracle(xp, k, k)
-        y = cols @ self.weight.data.transpose(2, 3, 1, 0).reshape(-1, o) + self.bias.data
-        return Tensor(y.reshape(n, hp - k + 1, wp - k + 1, o).transpose(0, 3, 1, 2).astype(np.float32))
+        ho, wo = h + 2 * p - k + 1, w + 2 * p - k + 1
+        cols = (x.reshape(n, c * h * w) @ Tensor(patch_selector(c, h, w, k, p))).reshape(n * ho * wo, c * k * k)
+        y = cols @ self.weight.reshape(o, c * k * k).transpose(0, 1) + self.bias  # (N Ho Wo, O)
+        return y.reshape(n, ho, wo, o).permute(0, 3, 1, 2)
 
 
 class MaxPool2d(Module):
@@ -472,16 +489,15 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride = k, None
 
     def forward(self, x):
-        a = np.asarray(getattr(x, "data", x))
-        n, c, h, w = a.shape
+        x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, np.float32))
+        n, c, h, w = x.shape
         k = self.kernel_size
-        return Tensor(a[:, :, :h // k * k, :w // k * k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5)))
+        return x[:, :, :h // k * k, :w // k * k].reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
 
 
 class Flatten(Module):
     def forward(self, x):
-        a = getattr(x, "data", x)
-        return Tensor(a.reshape(len(a), -1))
+        return x.reshape(x.shape[0], -1)
 
 
 @pytest.mark.task("freeze")  # the given engine on your two functions (its check cell comes after it)
@@ -503,3 +519,144 @@ def test_freeze_runs_a_cnn_with_your_index_and_fold(threads, cin, lowering):
     got = call("fold_flatten", frozen, x)
     assert_close(got, want, f"fold_flatten: freeze ({threads} thread(s), {cin} input channel(s), {lowering}): the frozen CNN (built on your "
                  "gather_index and fold_flatten) must give the model's logits", [x], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# tile_weight, untile_grad, and the given conv2d_tiled and accelerate built on them
+# ---------------------------------------------------------------------------------------------
+def tile_oracle(w, tile):
+    """tile_weight by its definition, one kernel entry at a time (float64)."""
+    o, c, kh, kw = w.shape
+    out = np.zeros((kh, kw + tile - 1, c, tile, o))
+    for t in range(tile):
+        for i in range(kh):
+            for j in range(kw):
+                out[i, t + j, :, t, :] = w[:, :, i, j].T
+    return out.reshape(kh * (kw + tile - 1) * c, tile * o)
+
+
+TILE_CASES = [(6, 1, 5, 5, 4), (16, 6, 5, 5, 2), (3, 2, 3, 2, 3), (2, 3, 1, 1, 5), (4, 2, 3, 3, 1), (1, 1, 2, 3, 6)]
+
+
+@pytest.mark.task("tile_weight")
+def test_tile_weight_worked_example():
+    got = np.asarray(call("tile_weight", tile_weight, np.array([[[[1.0, 2.0]]]], np.float32), 2))
+    want = np.array([[1.0, 0.0], [2.0, 1.0], [0.0, 2.0]])
+    assert got.shape == (3, 2) and np.array_equal(got, want), (
+        f"tile_weight: the kernel [a, b] = [1, 2], tile 2: got {got.tolist()}, expected {want.tolist()} "
+        "(column t holds the kernel shifted down by t rows)")
+
+
+@pytest.mark.task("tile_weight")
+@pytest.mark.parametrize("o,c,kh,kw,tile", TILE_CASES)
+def test_tile_weight_places_the_kernel_tile_times(o, c, kh, kw, tile):
+    w = rand(o, c, kh, kw, seed=o + tile)
+    got = np.asarray(call("tile_weight", tile_weight, w, tile))
+    want = tile_oracle(w.astype(np.float64), tile)
+    what = f"tile_weight: (weight {w.shape}, tile {tile})"
+    if got.shape != want.shape:
+        raise AssertionError(f"{what}: shape {got.shape}, expected {want.shape} = (kh (kw + tile - 1) C, tile O)")
+    if tile == 1 and not np.allclose(got, want):
+        raise AssertionError(f"{what}: with tile 1 this is module 09's weight matrix, w.transpose(2, 3, 1, 0)"
+                             ".reshape(kh * kw * C, O)")
+    assert got.dtype == w.dtype, f"{what}: dtype {got.dtype}, expected the weight's {w.dtype}"
+    assert_close(got, want, f"{what}: entry ((i, t + j, c), (t, o)) must be w[o, c, i, j], zero elsewhere",
+                 [w], atol=0, rtol=0)
+
+
+def untile_oracle(d, shape, tile):
+    o, c, kh, kw = shape
+    d = d.reshape(kh, kw + tile - 1, c, tile, o)
+    out = np.zeros(shape)
+    for t in range(tile):
+        for i in range(kh):
+            for j in range(kw):
+                out[:, :, i, j] += d[i, t + j, :, t, :].T
+    return out
+
+
+@pytest.mark.task("untile_grad")
+def test_untile_grad_worked_example():
+    d = np.array([[1.0, 10.0], [100.0, 1000.0], [1e4, 1e5]])  # D for the kernel [a, b], tile 2
+    got = np.asarray(call("untile_grad", untile_grad, d, (1, 1, 1, 2), 2))
+    want = np.array([[[[1.0 + 1000.0, 100.0 + 1e5]]]])  # dL/da = D[0, 0] + D[1, 1], dL/db = D[1, 0] + D[2, 1]
+    assert got.shape == (1, 1, 1, 2), f"untile_grad: worked example: shape {got.shape}, expected (1, 1, 1, 2)"
+    assert_close(got, want, "untile_grad: the kernel [a, b], tile 2: dL/da = D[0, 0] + D[1, 1] and "
+                 "dL/db = D[1, 0] + D[2, 1]", [d], atol=0, rtol=0)
+
+
+@pytest.mark.task("untile_grad")
+@pytest.mark.parametrize("o,c,kh,kw,tile", TILE_CASES)
+def test_untile_grad_is_the_adjoint(o, c, kh, kw, tile):
+    shape = (o, c, kh, kw)
+    d = np.random.default_rng(o * tile).standard_normal((kh * (kw + tile - 1) * c, tile * o))
+    got = np.asarray(call("untile_grad", untile_grad, d, shape, tile))
+    what = f"untile_grad: (D {d.shape}, shape {shape}, tile {tile})"
+    if got.shape != shape:
+        raise AssertionError(f"{what}: shape {got.shape}, expected {shape} (the weight's own shape)")
+    w = np.random.default_rng(1).standard_normal(shape)
+    lhs, rhs = float(np.sum(tile_oracle(w, tile) * d)), float(np.sum(w * got))
+    assert abs(lhs - rhs) <= 1e-8 * (1 + abs(lhs)), (
+        f"{what}: <tile_weight(w), D> = {lhs:.6f} but <w, untile_grad(D)> = {rhs:.6f}: each weight's gradient "
+        "is the sum of D over the tile places where tile_weight put that weight")
+    assert_close(got, untile_oracle(d, shape, tile), what, [d], atol=1e-12, rtol=0)
+
+
+def conv_oracle(x, w, b, p):
+    """Stride-1 convolution in float64 with loops over the kernel offsets."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
+    ho, wo = h + 2 * p - kh + 1, wd + 2 * p - kw + 1
+    out = np.zeros((n, o, ho, wo)) + b.reshape(1, o, 1, 1)
+    for i in range(kh):
+        for j in range(kw):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, i:i + ho, j:j + wo], w[:, :, i, j].astype(np.float64))
+    return out
+
+
+@pytest.mark.task("accelerate")
+@pytest.mark.parametrize("n,c,h,w,o,k,p,tile", [(2, 1, 8, 8, 3, 5, 2, 4), (2, 3, 7, 6, 4, 3, 0, 2),
+                                                (1, 2, 6, 9, 2, 3, 1, 3), (3, 2, 5, 5, 3, 2, 0, 4)])
+def test_conv2d_tiled_is_a_convolution_forward_and_backward(n, c, h, w, o, k, p, tile):
+    x, wt, b = rand(n, c, h, w, seed=n + c), rand(o, c, k, k, seed=o, scale=0.5), rand(o, seed=3)
+    what = f"(x {x.shape}, weight {wt.shape}, padding {p}, tile {tile})"
+    got = call("tile_weight", conv2d_tiled, Tensor(x), Tensor(wt), Tensor(b), p, tile)
+    assert_close(got, conv_oracle(x, wt, b, p), f"tile_weight: conv2d_tiled {what} must compute the convolution "
+                 "(its matmul uses your tile_weight)", [x], atol=1e-4)
+    gradcheck(lambda x_, w_, b_: conv2d_tiled(x_, w_, b_, p, tile), x, wt, b, wrt=[1],
+              name=f"untile_grad: the weight gradient of conv2d_tiled {what}")
+    gradcheck(lambda x_, w_, b_: conv2d_tiled(x_, w_, b_, p, tile), x, wt, b, wrt=[0, 2],
+              name=f"tile_weight: the input and bias gradients of conv2d_tiled {what} (through tile_weight(w, Wo))")
+
+
+def small_cnn():
+    return Sequential(Conv2d(2, 3, 3, padding=1, seed=1), ReLU(), MaxPool2d(2),  # (N, 3, 4, 4)
+                      Conv2d(3, 4, 3, seed=3), Tanh(), Flatten(), Linear(16, 5))
+
+
+@pytest.mark.task("accelerate")
+@pytest.mark.parametrize("tiles", ["tune", (3, 2)])
+def test_accelerate_trains_like_the_model(tiles):
+    model, x, y = small_cnn(), rand(6, 2, 8, 8, seed=4), np.arange(6) % 5
+    try:
+        fast = accelerate(model, (2, 8, 8), tiles=tiles)
+    except ValueError as e:  # accelerate checks what it built, and names the function at fault
+        raise AssertionError(f"{'untile_grad' if 'untile_grad' in str(e) else 'tile_weight'}: {e}") from None
+    kinds = [type(m).__name__ for m in fast]
+    assert kinds == ["TiledConv2d", "MaxPool2d", "ReLU", "TiledConv2d", "Tanh", "Flatten", "Linear"], (
+        f"accelerate: layers {kinds}")
+    assert [id(p) for p in fast.parameters()] == [id(p) for p in model.parameters()], \
+        "accelerate: the accelerated model must hold the model's own Parameters"
+    twin = small_cnn()
+    for p, q in zip(twin.parameters(), model.parameters()):
+        p.data = q.data.copy()  # the same weights, trained without acceleration
+    ce, opt, opt2 = CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), SGD(twin.parameters(), lr=0.1)
+    for step in range(3):
+        for net, o in ((fast, opt), (twin, opt2)):
+            o.zero_grad()
+            ce(net(Tensor(x)), Tensor(y)).backward()
+            o.step()
+        for (name, p), q in zip(twin.named_parameters(), model.parameters()):
+            assert_close(q.data, p.data, f"untile_grad: accelerate ({tiles}): {name} after {step + 1} SGD steps "
+                         "of the accelerated model", [], atol=1e-5)
