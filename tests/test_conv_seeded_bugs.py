@@ -21,6 +21,7 @@ import pytest
 
 import tinytorch
 import tito.checks
+from tito import checkrun
 
 SRC = Path(tinytorch.__file__).parent
 CHECKS = Path(tito.checks.__file__).parent / "test_09_convolutions.py"
@@ -91,8 +92,9 @@ def run_checks_on(tmp_path: Path, patch: str) -> dict:
     conv = pkg / "convolutions.py"
     conv.write_text(conv.read_text() + "\n\n# --- seeded bug ---\n" + textwrap.dedent(patch))
     report = tmp_path / "report.json"
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report))
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CHECKS)],
+    env = dict(os.environ, **checkrun.RUN_ENV, PYTHONPATH=str(tmp_path), TITO_EXPECT_TINYTORCH=str(pkg),
+               TITO_REPORT=str(report))
+    subprocess.run([sys.executable, "-m", "pytest", *checkrun.pytest_args(CHECKS, tmp_path)],
                    env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     return json.loads(report.read_text())
 

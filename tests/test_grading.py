@@ -84,7 +84,6 @@ def klass(tmp_path_factory):
     out = tmp / "grades"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Sources, "installed", staticmethod(lambda: src))
-        mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # fake checks need no plugins: fast
         # a small time limit, but one a normal check run clears on this machine as loaded as it is
         start = time.monotonic()
         learner = grading.Learner("alice", alice.root, grading.WORKSPACE)
@@ -96,11 +95,6 @@ def klass(tmp_path_factory):
         seconds = time.monotonic() - start
     assert code == 0, stdout + stderr
     return folder, out, stdout, seconds, int(pidfile.read_text()), timeout
-
-
-@pytest.fixture(autouse=True)
-def _fast_checks(monkeypatch):
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # fake checks need no plugins
 
 
 def _rows(out: Path) -> dict[str, dict]:
@@ -287,7 +281,6 @@ def _nbgrader(course: Path, *args: str) -> float:
     # assignment builds on), the submission's own definitions are laid over it by check()
     env = {**os.environ, "PYTHONPATH": str(tinytorch_reference.location()),
            "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)  # the real checks, as a learner runs them
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                           capture_output=True, text=True, timeout=600)

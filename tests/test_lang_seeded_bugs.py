@@ -23,7 +23,7 @@ import pytest
 
 import tinytorch
 import tito.checks
-from tito import registry
+from tito import checkrun, registry
 
 SRC = Path(tinytorch.__file__).parent
 CHECKS = Path(tito.checks.__file__).parent
@@ -101,10 +101,10 @@ def stage(root: Path, bug: str) -> Path:
 def run_checks(root: Path, bug: str) -> list[dict]:
     """The module's checks on the buggy package, in a subprocess: the JSON report's tests."""
     pkg, report = stage(root, bug), root / "report.json"
-    env = dict(os.environ, PYTHONPATH=str(root), TITO_EXPECT_TINYTORCH=str(pkg),
+    env = dict(os.environ, **checkrun.RUN_ENV, PYTHONPATH=str(root), TITO_EXPECT_TINYTORCH=str(pkg),
                TITO_REPORT=str(report), OPENBLAS_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    str(CHECKS / CHECK_FILE[BUGS[bug][0]])],
+    subprocess.run([sys.executable, "-m", "pytest",
+                    *checkrun.pytest_args(CHECKS / CHECK_FILE[BUGS[bug][0]], root)],
                    env=env, cwd=root, capture_output=True, text=True, timeout=600)
     return json.loads(report.read_text())["tests"]
 

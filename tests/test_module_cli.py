@@ -20,7 +20,6 @@ def src(tmp_path, monkeypatch):
     take_back(monkeypatch)  # module 20 "coming": the fake course has a coming module to show
     fake = make_fake_sources(tmp_path / "course")
     monkeypatch.setattr(Sources, "installed", staticmethod(lambda: fake))
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # fake checks need no plugins: fast
     monkeypatch.delenv("TITO_WORKSPACE", raising=False)
     monkeypatch.delenv("TITO_CHECK_TIMEOUT", raising=False)
     return fake

@@ -11,7 +11,6 @@ ALL = registry.built_modules()
 
 @pytest.fixture()
 def src(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # fake checks need no plugins: fast
     monkeypatch.setattr(verify, "_milestone_problems", lambda: [])  # scripts: checked for real below
     return make_fake_sources(tmp_path / "course")
 

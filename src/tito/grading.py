@@ -287,8 +287,8 @@ def _env(pkg: Path, report_path: Path) -> dict:
     env = dict(os.environ)
     for var in ("TITO_CHECK_TASK", "TITO_MODULE_FILE", "PYTEST_ADDOPTS"):
         env.pop(var, None)
-    env.update(TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
-               PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg",
+    env.update(checkrun.RUN_ENV, TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
+               MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join([str(pkg.parent), *filter(None, [env.get("PYTHONPATH")])]))
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env.setdefault("OMP_NUM_THREADS", "1")

@@ -74,14 +74,18 @@ def _hypothesis_profile() -> None:
     """One minimal failing example per property check, never 'N distinct failures': a single
     exception keeps its traceback, so the report can name the function at fault. Settings the
     check files create inherit this profile (it is loaded before they are imported); the
-    previous profile comes back when the session ends (a notebook kernel runs checks in-process)."""
+    previous profile comes back when the session ends (a notebook kernel runs checks in-process).
+    Failing examples are shrunk but not "explained": hypothesis's explain phase re-runs a failure
+    many more times to annotate which parts of the example mattered, which tripled the time of a
+    failing check (a stub's run of module 16: 5.5 s with it) and says little about a stub."""
     try:
-        from hypothesis import settings
+        from hypothesis import Phase, settings
     except ImportError:
         return
     _PROFILE_BEFORE.append(settings.get_current_profile_name())
     settings.register_profile("tito-checks", deadline=None, derandomize=True, database=None,
-                              report_multiple_bugs=False)
+                              report_multiple_bugs=False,
+                              phases=[p for p in Phase if p.name != "explain"])
     settings.load_profile("tito-checks")
 
 
