@@ -501,9 +501,8 @@ class Report:
 
 
 # For the check runs of this process: stop at the first failure (-x), and no assertion rewriting.
-# Rewriting only makes failure messages richer, never changes a verdict, and costs about half of a
-# killed mutant's run: with PYTHONDONTWRITEBYTECODE (the runner sets it) pytest re-rewrites the
-# modules of every pytest plugin package (hypothesis: ~100) on each run.
+# Rewriting only makes failure messages richer, never changes a verdict, and with no bytecode
+# cache (tito.checkrun.RUN_ENV) the check file is rewritten again on every mutant's run.
 PYTEST_OPTIONS = "-x --assert=plain"
 
 
