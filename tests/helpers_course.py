@@ -148,3 +148,11 @@ def run_cli(args: list[str], capsys=None, cwd: Path | None = None) -> tuple[int,
         sys.argv, ui.console._width = old_argv, old_width
         os.chdir(old_cwd)
     return code, out.getvalue(), err.getvalue()
+
+
+def without_torch(folder: Path) -> Path:
+    """A folder that, first on PYTHONPATH, makes `import torch` fail as in a plain learner install
+    (PyTorch is an optional oracle; `pip install tinytorch` does not bring it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "torch.py").write_text("raise ImportError('torch is not installed (test shim)')\n")
+    return folder

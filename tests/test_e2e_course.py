@@ -9,8 +9,10 @@ One workspace is shared by the whole file (module-scoped fixture): the real chec
 module, which is what keeps this affordable.
 """
 
+import os
+
 import pytest
-from helpers_course import run_cli
+from helpers_course import run_cli, without_torch
 
 from tito import registry
 from tito.workspace import Sources
@@ -26,7 +28,15 @@ def _progress(ws_root):
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory):
-    """Run the whole course once; return everything the tests below look at."""
+    """Run the whole course once, as a plain install would (no PyTorch: the checks' torch oracles
+    skip); return everything the tests below look at."""
+    with pytest.MonkeyPatch.context() as mp:
+        shim = without_torch(tmp_path_factory.mktemp("no-torch"))
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")])))
+        return _journey(tmp_path_factory)
+
+
+def _journey(tmp_path_factory):
     src = Sources.installed()
     root = tmp_path_factory.mktemp("e2e") / "ws"
     code, out, err = run_cli(["init", str(root)])

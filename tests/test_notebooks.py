@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers_course import without_torch
 
 import tinytorch_reference
 from tito import notebooks, registry
@@ -33,10 +34,13 @@ def _is_check(cell) -> bool:
 
 
 def execute(text: str, cwd: Path, allow_errors: bool = False, timeout: int = 600):
-    """Run a module file as a notebook in a fresh python3 kernel whose `tinytorch` is the reference."""
+    """Run a module file as a notebook in a fresh python3 kernel whose `tinytorch` is the reference,
+    as a plain install has it: without PyTorch (the checks' torch oracles skip; tito dev verify and
+    the parity tests run them). Importing torch was ~2 s of CPU in each kernel."""
     nb = nbformat.reads(notebooks.notebook_json(text), as_version=4)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tinytorch_reference.location()), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        [str(without_torch(cwd / "no-torch")), str(tinytorch_reference.location()),
+         *filter(None, [os.environ.get("PYTHONPATH")])]),
         "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
     client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                      allow_errors=allow_errors,
