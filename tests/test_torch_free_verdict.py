@@ -10,6 +10,7 @@ made to fail - and must fail both times, blaming the same functions.
 from __future__ import annotations
 
 import pytest
+from helpers_course import without_torch
 
 from tito import checkrun, registry
 from tito.verify import _files
@@ -33,10 +34,7 @@ BUGS = {
 @pytest.fixture()
 def no_torch(tmp_path, monkeypatch):
     """A folder that shadows torch with a module whose import fails (as if not installed)."""
-    shim = tmp_path / "no-torch"
-    shim.mkdir()
-    (shim / "torch.py").write_text("raise ImportError('torch is not installed (test shim)')\n")
-    return shim
+    return without_torch(tmp_path / "no-torch")
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
