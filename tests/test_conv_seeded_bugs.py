@@ -1,16 +1,14 @@
 """Module 09's checks must catch the convolution bugs learners really write, and name the function.
 
 Each bug is pasted at the end of a copy of the reference `convolutions.py` (redefining one
-function, and re-registering the backward rule where the bug lives there), staged as a `tinytorch`
-package exactly as `tito module test` stages a learner's file; then the module's checks run on it
-in a subprocess and write their JSON report. The test asserts that checks fail, and that the
-failures name the function where the bug is.
+function, and re-registering the backward rule where the bug lives there); the module's checks run
+on it through `tito.checkrun.run_checks`, staged exactly as `tito module test` stages a learner's
+file. The test asserts that checks fail, and that the failures name the function where the bug is.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +18,13 @@ from pathlib import Path
 import pytest
 
 import tinytorch
-import tito.checks
-from tito import checkrun
+from tito import checkrun, registry
+from tito.verify import _files
+from tito.workspace import Sources
 
 SRC = Path(tinytorch.__file__).parent
-CHECKS = Path(tito.checks.__file__).parent / "test_09_convolutions.py"
+SOURCES = Sources.installed()
+M09 = registry.get_module("09")
 
 BUGS = {
     # The kernel is flipped (a "true" convolution) in the forward pass, but the backward pass uses
@@ -86,32 +86,25 @@ BUGS = {
 }
 
 
-def run_checks_on(tmp_path: Path, patch: str) -> dict:
-    pkg = tmp_path / "tinytorch"
-    shutil.copytree(SRC, pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    conv = pkg / "convolutions.py"
-    conv.write_text(conv.read_text() + "\n\n# --- seeded bug ---\n" + textwrap.dedent(patch))
-    report = tmp_path / "report.json"
-    env = dict(os.environ, **checkrun.RUN_ENV, PYTHONPATH=str(tmp_path), TITO_EXPECT_TINYTORCH=str(pkg),
-               TITO_REPORT=str(report))
-    subprocess.run([sys.executable, "-m", "pytest", *checkrun.pytest_args(CHECKS, tmp_path)],
-                   env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    return json.loads(report.read_text())
+def run_checks_on(patch: str) -> list[checkrun.CheckResult]:
+    """Module 09's checks, through tito's own runner, on the reference with the bug pasted in."""
+    files = _files(SOURCES, M09, stub=False)
+    files[M09.file_name] = SOURCES.reference_text(M09) + "\n\n# --- seeded bug ---\n" + textwrap.dedent(patch)
+    return checkrun.run_checks(M09, files, src=SOURCES).results
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_seeded_bug_fails_the_checks_and_names_the_function(bug, tmp_path):
+def test_seeded_bug_fails_the_checks_and_names_the_function(bug):
     patch, culprits = BUGS[bug]
-    report = run_checks_on(tmp_path, patch)
-    failed = [t for t in report["tests"] if t["outcome"] in ("failed", "error")]
+    failed = [t for t in run_checks_on(patch) if t.outcome in ("failed", "error")]
     assert failed, f"{bug}: module 09's checks all passed on a buggy convolution"
-    named = {t.get("function") for t in failed}
+    named = {t.function for t in failed}
     assert named & culprits, f"{bug}: the failures name {sorted(map(str, named))}, none of {sorted(culprits)}"
     # no failure blames an innocent function (layers that call the buggy one are fair to name)
     wrappers = {"Conv2d", "Conv2d.forward", "BatchNorm2d.forward", "MaxPool2d.forward"}
     for t in failed:
-        assert t.get("function") in culprits | wrappers, \
-            f"{bug}: a failure blames {t.get('function')!r}: {t.get('message', '')[:300]}"
+        assert t.function in culprits | wrappers, \
+            f"{bug}: a failure blames {t.function!r}: {t.message[:300]}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,8 +112,6 @@ def test_seeded_bug_fails_the_checks_and_names_the_function(bug, tmp_path):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bug", ["kernel_flipped_in_forward_only", "stride_ignored_in_backward"])
 def test_seeded_bug_fails_the_milestone(bug, tmp_path):
-    from tito import registry
-
     pkg = tmp_path / "tinytorch"
     shutil.copytree(SRC, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     conv = pkg / "convolutions.py"

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 import tinytorch
-import tito.checks
 from tito import checkrun, registry
+from tito.verify import _files
+from tito.workspace import Sources
 
 SRC = Path(tinytorch.__file__).parent
-CHECKS = Path(tito.checks.__file__).parent
+SOURCES = Sources.installed()
 
 SDPA_BODY = """
 def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, *, return_weights=False):
@@ -84,9 +85,7 @@ BUGS = {
         """, {"embedding_backward"}, "grads_match"),
 }
 
-CHECK_FILE = {"attention.py": "test_12_attention.py", "transformers.py": "test_13_transformers.py",
-              "embeddings.py": "test_11_embeddings.py"}
-
+MODULE = {m.file_name: m for m in registry.built_modules()}  # "attention.py" -> module 12
 
 def stage(root: Path, bug: str) -> Path:
     """A copy of the reference package with the bug pasted at the end of its module file."""
@@ -98,15 +97,14 @@ def stage(root: Path, bug: str) -> Path:
     return pkg
 
 
-def run_checks(root: Path, bug: str) -> list[dict]:
-    """The module's checks on the buggy package, in a subprocess: the JSON report's tests."""
-    pkg, report = stage(root, bug), root / "report.json"
-    env = dict(os.environ, **checkrun.RUN_ENV, PYTHONPATH=str(root), TITO_EXPECT_TINYTORCH=str(pkg),
-               TITO_REPORT=str(report), OPENBLAS_NUM_THREADS="1")
-    subprocess.run([sys.executable, "-m", "pytest",
-                    *checkrun.pytest_args(CHECKS / CHECK_FILE[BUGS[bug][0]], root)],
-                   env=env, cwd=root, capture_output=True, text=True, timeout=600)
-    return json.loads(report.read_text())["tests"]
+def run_checks(_folder: Path, bug: str) -> list[checkrun.CheckResult]:
+    """The module's checks, through tito's own runner (which stages its own folder), on the
+    reference with the bug pasted in."""
+    name, patch, _, _ = BUGS[bug]
+    m = MODULE[name]
+    files = _files(SOURCES, m, stub=False)
+    files[name] = SOURCES.reference_text(m) + "\n\n# --- seeded bug ---\n" + textwrap.dedent(patch)
+    return checkrun.run_checks(m, files, src=SOURCES).results
 
 
 def run_milestone(root: Path, bug: str) -> dict:
@@ -142,9 +140,9 @@ def milestone_metrics(tmp_path_factory):
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_seeded_bug_fails_the_checks_and_names_the_function(bug, check_reports):
     culprits = BUGS[bug][2]
-    failed = [t for t in check_reports[bug] if t["outcome"] in ("failed", "error")]
+    failed = [t for t in check_reports[bug] if t.outcome in ("failed", "error")]
     assert failed, f"{bug}: the module's checks all passed on the buggy code"
-    named = {t.get("function") for t in failed}
+    named = {t.function for t in failed}
     assert named & culprits, f"{bug}: the failures name {sorted(map(str, named))}, none of {sorted(culprits)}"
 
 
