@@ -158,12 +158,7 @@ def run_checks(m: Module, files: dict[str, Path | str], src: Sources | None = No
         pkg = stage(files, tmp / "stage")
         report_path = tmp / "report.json"
         cmd = [sys.executable, "-m", "pytest", *pytest_args(check_file, tmp, keyword)]
-        env = dict(os.environ)
-        env.update(RUN_ENV, TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
-                   PYTHONPATH=os.pathsep.join([str(pkg.parent), *filter(None, [env.get("PYTHONPATH")])]))
-        # checks are small: one BLAS/OpenMP thread each, so parallel check runs don't oversubscribe
-        env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        env.setdefault("OMP_NUM_THREADS", "1")
+        env = run_env(pkg, report_path)
         env.pop("TITO_CHECK_TASK", None)
         if task:
             env["TITO_CHECK_TASK"] = task
@@ -184,6 +179,18 @@ def run_checks(m: Module, files: dict[str, Path | str], src: Sources | None = No
 # package for assertion rewriting, and with no bytecode cache it re-rewrites ~100 hypothesis
 # modules on each run - measured here, about half of a short run (module 05: 1.4 s -> 0.7 s).
 RUN_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def run_env(pkg: Path, report_path: Path) -> dict[str, str]:
+    """This process's environment for a check subprocess on the package staged at `pkg`, which
+    writes its JSON report to `report_path`."""
+    env = dict(os.environ)
+    env.update(RUN_ENV, TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
+               PYTHONPATH=os.pathsep.join([str(pkg.parent), *filter(None, [env.get("PYTHONPATH")])]))
+    # checks are small: one BLAS/OpenMP thread each, so parallel check runs don't oversubscribe
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
 
 
 def pytest_args(check_file: Path, tmp: Path, keyword: str | None = None) -> list[str]:

@@ -284,14 +284,10 @@ def _first_error_line(text: str) -> str:
 def _env(pkg: Path, report_path: Path) -> dict:
     """The check run's environment: that of `tito module test` (tito.checkrun.run_checks), and the
     same for every learner whatever the grader's shell holds (no PYTEST_ADDOPTS)."""
-    env = dict(os.environ)
+    env = checkrun.run_env(pkg, report_path)
     for var in ("TITO_CHECK_TASK", "TITO_MODULE_FILE", "PYTEST_ADDOPTS"):
         env.pop(var, None)
-    env.update(checkrun.RUN_ENV, TITO_EXPECT_TINYTORCH=str(pkg), TITO_REPORT=str(report_path),
-               MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join([str(pkg.parent), *filter(None, [env.get("PYTHONPATH")])]))
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    env.setdefault("OMP_NUM_THREADS", "1")
+    env["MPLBACKEND"] = "Agg"
     return env
 
 
